@@ -1,0 +1,25 @@
+"""The error types every room raises; the CLI turns them into a one-line message and an exit code."""
+
+
+class TorchzooError(Exception):
+    """An expected failure with a message meant for a person. Exit code 1 (internal/check failure)."""
+
+    exit_code = 1
+
+
+class UserInputError(TorchzooError):
+    """Bad input from the user: unknown model, unreadable file, a name with no letters... Exit code 2."""
+
+    exit_code = 2
+
+
+class DataNotFoundError(UserInputError):
+    """A dataset is missing from every data root that was searched."""
+
+
+class ArtifactError(UserInputError):
+    """An artifact directory is missing, incomplete, or fails its integrity checks."""
+
+
+class CheckFailedError(TorchzooError):
+    """An exported format disagrees with the eager model beyond tolerance."""

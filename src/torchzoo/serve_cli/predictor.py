@@ -1,0 +1,57 @@
+"""The embeddable predictor: one validated onnxruntime session per artifact directory, thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from torchzoo import artifact
+from torchzoo.serve_cli.manifest import read_manifest, verify_file
+from torchzoo.serve_cli.postprocess import results
+from torchzoo.serve_cli.preprocess import preprocess
+from torchzoo.serve_cli.session import create_session
+
+
+class Predictor:
+    """A loaded artifact. ``predict`` is safe to call from several threads (onnxruntime's ``run`` is)."""
+
+    def __init__(self, directory: str | Path, provider: str = "auto") -> None:
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)
+        graph = verify_file(self.directory, self.manifest, artifact.ONNX)
+        self.session, self.provider, self.notice = create_session(graph, provider)
+        self.input_names = [i["name"] for i in self.manifest["inputs"]]
+        self.labels: list[str] = self.manifest["labels"]
+        self.task: str = self.manifest["task"]
+        self.transform: str = self.manifest.get("postprocessing", {}).get("transform", "identity")
+
+    @property
+    def name(self) -> str:
+        return self.manifest["model"]
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run the graph on already-preprocessed arrays; returns the raw outputs."""
+        return self.session.run(None, dict(zip(self.input_names, arrays, strict=True)))
+
+    def predict(self, inputs: Sequence[Any], top_k: int = 3, threshold: float = 0.5) -> list[dict[str, Any]]:
+        """Preprocess ``inputs`` as the manifest says, run, and return one plain dict per input."""
+        arrays = preprocess(inputs, self.manifest["preprocessing"])
+        raw = self.run(arrays)[0]
+        return results(raw, self.task, self.labels, self.transform, top_k=top_k, threshold=threshold)
+
+
+_CACHE: dict[tuple[str, str], Predictor] = {}
+_LOCK = threading.Lock()
+
+
+def load(directory: str | Path, provider: str = "auto") -> Predictor:
+    """The predictor for an artifact directory; one per (directory, provider) per process."""
+    key = (str(Path(directory).resolve()), provider)
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = Predictor(directory, provider)
+        return _CACHE[key]

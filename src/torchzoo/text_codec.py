@@ -1,0 +1,59 @@
+"""The char-RNN's text codec: fold a name to the tutorial's ASCII alphabet and one-hot encode it.
+
+Numpy only, so training (which wraps the arrays in tensors) and the torch-free runtime share one
+implementation. The alphabet is the tutorial's ``string.ascii_letters + " .,;'"`` (57 symbols).
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+
+from torchzoo.errors import UserInputError
+
+ALPHABET = string.ascii_letters + " .,;'"
+MAX_LENGTH = 64
+_INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
+
+
+def fold_to_ascii(name: str, alphabet: str = ALPHABET, strict: bool = False) -> str:
+    """Fold accents away (NFD, drop combining marks), as the tutorial's ``unicodeToAscii``.
+
+    Lenient (training): characters outside the alphabet are dropped, as in the tutorial.
+    Strict (runtime): they are an error naming them, so "R0ssi" is refused rather than read as "Rssi".
+    """
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    kept, unknown = [], []
+    for ch in decomposed:
+        if unicodedata.category(ch) == "Mn":
+            continue
+        (kept if ch in alphabet else unknown).append(ch)
+    if strict and unknown:
+        shown = "".join(dict.fromkeys(unknown))[:10]
+        raise UserInputError(
+            f"name {name[:40]!r} has characters the model does not know: {shown!r} "
+            f'(it knows ASCII letters and " .,;\'", accents are folded away)'
+        )
+    return "".join(kept)
+
+
+def encode_names(
+    names: Sequence[str], alphabet: str = ALPHABET, max_length: int = MAX_LENGTH, strict: bool = True
+) -> np.ndarray:
+    """One-hot encode a batch of names to float32 ``[batch, longest, len(alphabet)]``; zero rows pad."""
+    if len(names) == 0:
+        raise UserInputError("no names given")
+    index = _INDEX if alphabet == ALPHABET else {ch: i for i, ch in enumerate(alphabet)}
+    folded = [fold_to_ascii(n, alphabet, strict=strict) for n in names]
+    for raw, name in zip(names, folded, strict=True):
+        if not any(ch.isalpha() for ch in name):
+            raise UserInputError(f"name {raw[:40]!r} has no letters; give a surname such as 'Rossi'")
+        if len(name) > max_length:
+            raise UserInputError(f"name {raw[:40]!r}... is {len(name)} characters; at most {max_length}")
+    out = np.zeros((len(folded), max(len(n) for n in folded), len(alphabet)), dtype=np.float32)
+    for b, name in enumerate(folded):
+        out[b, np.arange(len(name)), [index[ch] for ch in name]] = 1.0
+    return out

@@ -1,0 +1,110 @@
+"""What every model family provides: the contract between the registry, the training runner and export.
+
+A family module defines one ``FAMILY`` object, a subclass of :class:`Family`. The runner calls
+``load_data`` -> ``build_model`` -> ``fit``; export calls ``build_model``, ``check_cases`` and the
+input/output specs. Shapes use symbolic names ("batch", "seq") for dynamic axes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from torchzoo.train.loop import EpochCallback
+from torchzoo.train.registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str = "float32"
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "shape": list(self.shape)}
+
+
+@dataclass
+class TrainContext:
+    """How a run trains: the profile (``full`` is the tutorial's recipe, ``quick`` minutes for tests and
+    CI), the seed, and a per-epoch callback for progress display."""
+
+    profile: str = "full"
+    seed: int = 0
+    on_epoch: EpochCallback | None = None
+
+    @property
+    def quick(self) -> bool:
+        return self.profile == "quick"
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckCase:
+    """One set of inputs for the equivalence check: real held-out data or random, at some batch/length."""
+
+    name: str
+    inputs: tuple[np.ndarray, ...]
+    kind: str  # "heldout" | "random"
+    #: a case-specific abs tolerance (None: the family's), with the reason the math justifies it
+    tolerance: float | None = None
+    tolerance_reason: str | None = None
+
+
+class Family(ABC):
+    """Base class of a model family (architecture + data + recipe)."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    #: float32 outputs are checked at 1e-5 abs; a family may justify another tolerance.
+    tolerance: float = 1e-5
+    tolerance_reason: str = "float32 outputs"
+    #: "script" where forward has data-dependent control flow; "trace" only where the check proves it.
+    torchscript_method: str = "script"
+    torchscript_reason: str = "torch.jit.script keeps every branch and loop of forward"
+    #: bounds of symbolic dims for the ONNX exporter, e.g. {"seq": (1, 64)}; unbounded otherwise.
+    dim_bounds: dict[str, tuple[int, int]] = {}  # noqa: RUF012
+    #: how the runtime turns output 0 into what it shows: exp (log-probs), softmax (logits), sigmoid,
+    #: identity (probabilities or regression values).
+    output_transform: str = "identity"
+    #: why onnx_module wraps the model, when it does.
+    onnx_wrapper_reason: str | None = None
+
+    @abstractmethod
+    def build_model(self, spec: ModelSpec) -> nn.Module: ...
+
+    @abstractmethod
+    def load_data(self, spec: ModelSpec, data_dir: Path | None, seed: int) -> Any: ...
+
+    @abstractmethod
+    def fit(self, spec: ModelSpec, model: nn.Module, data: Any, ctx: TrainContext) -> TrainResult: ...
+
+    @abstractmethod
+    def labels(self, data: Any) -> list[str]: ...
+
+    @abstractmethod
+    def preprocessing(self, spec: ModelSpec) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def check_cases(self, data: Any, rng: np.random.Generator) -> list[CheckCase]:
+        """Held-out real inputs and random inputs at batch 1 and a larger batch (several lengths)."""
+
+    def dataset_info(self, spec: ModelSpec, data: Any) -> dict[str, Any]:
+        """Where the data came from and whether it is a stand-in (recorded in the manifest)."""
+        return {"name": spec.dataset, "stand_in": False}
+
+    def onnx_module(self, model: nn.Module) -> nn.Module:
+        """The module handed to the ONNX exporter (a family may wrap it, e.g. to bound a loop)."""
+        return model

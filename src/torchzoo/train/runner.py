@@ -1,0 +1,98 @@
+"""Train registered models and write their artifact directories (state_dict, records, curves).
+
+Files written to ``artifacts/<model>/``: ``model.pt`` (state_dict), ``train.json`` (everything export
+needs to rebuild and describe the model), ``metrics.json``, ``history.json`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchzoo import __version__, artifact
+from torchzoo.errors import ArtifactError
+from torchzoo.train.family import TrainContext
+from torchzoo.train.plots import plot_history
+from torchzoo.train.registry import ModelSpec
+
+
+@dataclass
+class TrainOutcome:
+    spec: ModelSpec
+    seconds: float
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_dir: Path | None = None) -> TrainOutcome:
+    """Train one model and write its artifact directory; returns its metrics."""
+    start = time.perf_counter()
+    family = spec.load_family()
+    seed_everything(ctx.seed)
+    data = family.load_data(spec, data_dir, ctx.seed)
+    seed_everything(ctx.seed)
+    model = family.build_model(spec)
+    result = family.fit(spec, model, data, ctx)
+    seconds = time.perf_counter() - start
+
+    out = artifacts_dir / spec.name
+    record = {
+        "model": spec.name,
+        "family": spec.family,
+        "task": spec.task,
+        "summary": spec.summary,
+        "options": spec.options,
+        "dataset": family.dataset_info(spec, data),
+        "profile": ctx.profile,
+        "seed": ctx.seed,
+        "labels": family.labels(data),
+        "inputs": [t.to_json() for t in family.inputs],
+        "outputs": [t.to_json() for t in family.outputs],
+        "preprocessing": family.preprocessing(spec),
+        "postprocessing": {"output": family.outputs[0].name, "transform": family.output_transform},
+        "recipe": result.recipe,
+        "metrics": result.metrics,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(seconds, 2),
+        "versions": {"torchzoo": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    with artifact.locked(out):
+        with artifact.atomic_path(out / artifact.STATE_DICT) as tmp:
+            torch.save(model.state_dict(), tmp)
+        artifact.write_json_atomic(out / artifact.HISTORY, result.history)
+        artifact.write_json_atomic(out / artifact.METRICS, result.metrics)
+        if result.history:
+            plot_history(result.history, f"{spec.name} ({ctx.profile} profile)", out / artifact.CURVES_PNG)
+        # train.json last: its presence says the state_dict and records beside it are complete.
+        artifact.write_json_atomic(out / artifact.TRAIN_RECORD, record)
+    return TrainOutcome(spec, seconds, result.metrics)
+
+
+def load_trained(spec: ModelSpec, artifacts_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a trained model from its artifact directory (state_dict loaded with weights_only=True)."""
+    directory = artifacts_dir / spec.name
+    record_path = directory / artifact.TRAIN_RECORD
+    if not record_path.exists():
+        raise ArtifactError(f"no trained model in {directory}; run 'torchzoo train {spec.name}' first")
+    record = artifact.read_json(record_path)
+    model = spec.load_family().build_model(spec)
+    try:
+        state = torch.load(directory / artifact.STATE_DICT, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # wrong keys, truncated file, not a state_dict
+        raise ArtifactError(f"cannot load {directory / artifact.STATE_DICT}: {str(exc).splitlines()[0]}") from exc
+    model.eval()
+    return model, record
