@@ -8,6 +8,7 @@ input/output specs. Shapes use symbolic names ("batch", "seq") for dynamic axes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,25 @@ class Family(ABC):
     def onnx_module(self, model: nn.Module) -> nn.Module:
         """The module handed to the ONNX exporter (a family may wrap it, e.g. to bound a loop)."""
         return model
+
+
+def standard_check_cases(
+    heldout: tuple[np.ndarray, ...],
+    rng: np.random.Generator,
+    random_inputs: Callable[[np.random.Generator, int], tuple[np.ndarray, ...]],
+    large_batch: int = 64,
+) -> list[CheckCase]:
+    """The usual check set for fixed-shape models: held-out real inputs at batch 1 and ``large_batch``
+    (random picks), and random inputs from ``random_inputs(rng, batch)`` at the same two batch sizes.
+
+    ``heldout`` holds model-ready arrays (already preprocessed), first axis = samples.
+    """
+    n = len(heldout[0])
+    picked = rng.choice(n, size=min(n, large_batch), replace=False)
+    first = int(rng.integers(n))
+    return [
+        CheckCase("heldout_b1", tuple(np.ascontiguousarray(a[first : first + 1]) for a in heldout), "heldout"),
+        CheckCase(f"heldout_b{len(picked)}", tuple(np.ascontiguousarray(a[picked]) for a in heldout), "heldout"),
+        CheckCase("random_b1", random_inputs(rng, 1), "random"),
+        CheckCase(f"random_b{large_batch}", random_inputs(rng, large_batch), "random"),
+    ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
@@ -115,3 +116,66 @@ def minibatches(n: int, batch_size: int, seed: int | None) -> list[torch.Tensor]
     """Index batches over ``range(n)``, shuffled with ``seed`` (None keeps order)."""
     order = torch.arange(n) if seed is None else torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return list(order.split(batch_size))
+
+
+def task_metric(task: str, output: torch.Tensor, target: torch.Tensor) -> float:
+    """The headline metric of a batch of outputs: accuracy (classification: argmax; binary: p > 0.5;
+    multilabel: exact match of the label set) or, for regression, the mean squared error."""
+    if task == "classification":
+        return (output.argmax(dim=1) == target).float().mean().item()
+    if task == "binary":
+        return ((output.reshape(target.shape) > 0.5) == (target > 0.5)).float().mean().item()
+    if task == "multilabel":
+        return ((output > 0.5) == (target > 0.5)).all(dim=1).float().mean().item()
+    return F.mse_loss(output.reshape(target.shape), target).item()
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    split: tuple[torch.Tensor, torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    task: str,
+    batch_size: int = 1024,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """``{"loss", "acc"}`` (``"mse"`` instead of acc for regression) over a split, in eval mode."""
+    x, y = split
+    outputs = predict_batches(
+        model, ((transform(x[i]) if transform else x[i],) for i in minibatches(len(y), batch_size, None))
+    )
+    key = "mse" if task == "regression" else "acc"
+    return {"loss": loss_fn(outputs, y).item(), key: task_metric(task, outputs, y)}
+
+
+def fit_tensors(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    config: LoopConfig,
+    task: str,
+    batch_size: int,
+    seed: int = 0,
+    scheduler: Any | None = None,
+    on_epoch: EpochCallback | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> list[dict[str, float]]:
+    """:func:`fit` over in-memory tensors: shuffled minibatches (seeded per epoch), validation each epoch
+    with ``val_loss`` and ``val_acc`` (``val_mse`` for regression). ``transform`` maps a raw batch (e.g.
+    uint8 pixels) to model input, so large datasets stay compact in memory."""
+    x, y = train
+
+    def batches(epoch: int) -> Iterable[Batch]:
+        for index in minibatches(len(y), batch_size, seed * 100_003 + epoch):
+            inputs = transform(x[index]) if transform else x[index]
+            yield (inputs,), y[index]
+
+    def validate() -> dict[str, float]:
+        if val is None:
+            return {}
+        scores = evaluate(model, val, loss_fn, task, transform=transform)
+        return {f"val_{k}": v for k, v in scores.items()}
+
+    return fit(model, optimizer, loss_fn, batches, validate, config, scheduler=scheduler, on_epoch=on_epoch)
