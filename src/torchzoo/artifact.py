@@ -1,22 +1,32 @@
-"""The artifact directory contract, shared by export (writer) and serve_cli (reader). Torch-free.
+"""The artifact directory contract, shared by train/export (writers) and serve_cli (reader). Torch-free.
 
-An artifact directory ``artifacts/<model>/`` holds the files named below. Every write is atomic (temp
-file in the same directory, then ``os.replace``), so a killed process never leaves a half-written file.
+An artifact directory ``artifacts/<model>/`` holds the files named below. Writers never touch it in place:
+:func:`staged` builds the complete new version in ``artifacts/.staging/`` (unchanged files hard-linked
+from the live version) and publishes it with one atomic directory exchange (``renameat2`` with
+``RENAME_EXCHANGE``), so a process killed at any moment leaves either the old set or the new one, never
+a mix. A lock file per model (``artifacts/.locks/<model>.lock``) serializes concurrent writers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from torchzoo.errors import ArtifactError
+
 SCHEMA_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 STATE_DICT = "model.pt"
 TORCHSCRIPT = "model.torchscript.pt"
@@ -26,8 +36,11 @@ METRICS = "metrics.json"
 HISTORY = "history.json"
 CURVES_PNG = "curves.png"
 EQUIVALENCE = "equivalence.json"
+CHECK_INPUTS = "check_inputs.npz"
 MANIFEST = "manifest.json"
-LOCK = ".lock"
+STAGING = ".staging"
+LOCKS = ".locks"
+FAILED = ".failed"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -43,6 +56,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp path beside ``target``; on success it replaces ``target``, on error it is removed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts are ordinary files
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -69,12 +83,109 @@ def read_json(path: Path) -> Any:
 
 
 @contextlib.contextmanager
-def locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive lock on an artifact directory (two exports of one model never interleave)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / LOCK, "w") as fh:
+def locked(root: Path, model: str) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``root/model`` (two exports of one model never interleave)."""
+    (root / LOCKS).mkdir(parents=True, exist_ok=True)
+    with open(root / LOCKS / f"{model}.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def staged(root: Path, model: str, carry: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield a staging directory for a new version of ``root/model``; publish it atomically on success.
+
+    ``carry`` names files of the live version to keep (hard-linked, so nothing is copied). On an
+    exception nothing is published and the staging directory is removed; the live version is untouched.
+    """
+    live = root / model
+    with locked(root, model):
+        staging_root = root / STAGING
+        staging_root.mkdir(parents=True, exist_ok=True)
+        for stale in staging_root.glob(f"{model}.*"):  # left by a killed writer (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{model}.", dir=staging_root))
+        staging.chmod(0o777 & ~_UMASK)
+        try:
+            for name in carry:
+                if (live / name).is_file():
+                    os.link(live / name, staging / name)
+            yield staging
+            _publish(staging, live)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, live: Path) -> None:
+    """Make ``staging`` the live directory in one step; the old version ends up at ``staging``."""
+    if not live.exists():
+        os.rename(staging, live)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    exchange = getattr(libc, "renameat2", None)
+    at_fdcwd, rename_exchange = -100, 2
+    if exchange is not None and exchange(at_fdcwd, bytes(staging), at_fdcwd, bytes(live), rename_exchange) == 0:
+        return
+    code = ctypes.get_errno()
+    if exchange is not None and code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        raise OSError(code, f"cannot publish {live}: {os.strerror(code)}")
+    # A filesystem without RENAME_EXCHANGE: two renames (a killed process can leave no live directory,
+    # but the old version stays complete beside it).
+    old = staging.with_name(staging.name + ".old")
+    os.rename(live, old)
+    os.rename(staging, live)
+    os.rename(old, staging)
+
+
+def write_failure(root: Path, model: str, name: str, obj: Any) -> Path:
+    """Keep a failed check's report out of the artifact set: ``root/.failed/<model>.<name>``."""
+    target = root / FAILED / f"{model}.{name}"
+    write_json_atomic(target, obj)
+    return target
+
+
+REQUIRED = ("schema_version", "model", "task", "labels", "inputs", "outputs", "preprocessing", "files")
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise ArtifactError(f"no artifact directory {directory}; create it with 'torchzoo train' + 'torchzoo export'")
+    if not path.exists():
+        raise ArtifactError(f"{directory} has no {MANIFEST}; run 'torchzoo export {directory.name}'")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc.__class__.__name__})") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} is not a manifest object")
+    missing = [k for k in REQUIRED if k not in manifest]
+    if missing:
+        raise ArtifactError(f"{path} lacks {', '.join(missing)}")
+    if manifest["schema_version"] != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{path} has schema version {manifest['schema_version']!r}; this runtime reads version {SCHEMA_VERSION}"
+        )
+    return manifest
+
+
+def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
+    """Re-hash every file the manifest lists; the first that is missing or differs is an error."""
+    for filename in manifest["files"]:
+        verify_file(directory, manifest, filename)
+
+
+def verify_file(directory: Path, manifest: dict[str, Any], filename: str) -> Path:
+    """Check that ``filename`` exists and matches the manifest's sha256 and size."""
+    path = directory / filename
+    entry = manifest["files"].get(filename)
+    if entry is None:
+        raise ArtifactError(f"{filename} is not listed in {directory / MANIFEST}; re-run export")
+    if not path.exists():
+        raise ArtifactError(f"{path} is missing; run 'torchzoo export {manifest['model']}'")
+    if path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+        raise ArtifactError(f"{path} does not match the sha256 in its manifest (modified or damaged)")
+    return path

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from torchzoo.errors import TorchzooError
+from torchzoo.errors import ArtifactError, TorchzooError, UserInputError
 
 app = typer.Typer(
     add_completion=False,
@@ -111,38 +111,108 @@ def train(
 
 @app.command()
 def export(
-    model: Annotated[str, typer.Argument(help="A model name, or 'all'.")] = "all",
+    model: Annotated[str, typer.Argument(help="A model name, or 'all' (every trained model).")] = "all",
     format: Annotated[str, typer.Option("--format", "-f", help="state_dict | torchscript | onnx | all")] = "onnx",
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Export trained models and prove each format equivalent to the eager model (fails if not)."""
     from torchzoo.export.exporter import export_model, resolve_formats
-    from torchzoo.paths import artifacts_root
-    from torchzoo.train import registry
 
     formats = resolve_formats(format)
-    root = artifacts_root(artifacts_dir)
-    specs = registry.resolve(model)
-    if model == "all":
-        specs = [s for s in specs if (root / s.name / "train.json").exists()]
-        if not specs:
-            raise TorchzooError(f"no trained models under {root}; run 'torchzoo train all' first")
-    table = Table(title="export + equivalence check")
-    for column in ("model", "format", "max abs diff", "tolerance", "check"):
-        table.add_column(column)
-    failed = False
+    root, specs = _trained_specs(model, artifacts_dir)
+    rows: list[dict[str, Any]] = []
     for spec in specs:
         try:
             outcome = export_model(spec, formats, root, data_dir)
-            for report in outcome.reports:
-                table.add_row(spec.name, report.format, f"{report.max_abs:.2e}", f"{report.tolerance:g}", "pass")
+            rows += [_report_row(spec.name, r) for r in outcome.reports]
         except TorchzooError as exc:
             if len(specs) == 1:
                 raise
-            failed = True
-            table.add_row(spec.name, format, "-", "-", f"[red]FAIL: {exc}")
-    out.print(table)
+            rows.append({"model": spec.name, "format": format, "passed": False, "error": str(exc)})
+    _print_reports(rows, "export + equivalence check", as_json)
+
+
+@app.command()
+def verify(
+    model: Annotated[str, typer.Argument(help="A model name, or 'all' (every exported model).")] = "all",
+    artifacts_dir: ArtifactsDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-hash every artifact file and re-run every equivalence check from the files on disk alone."""
+    from torchzoo.export.exporter import verify_model
+
+    root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        try:
+            rows += [_report_row(spec.name, r) for r in verify_model(spec, root)]
+        except TorchzooError as exc:
+            rows.append({"model": spec.name, "format": "-", "passed": False, "error": str(exc)})
+    _print_reports(rows, "verify: files re-hashed, every check re-run", as_json)
+
+
+def _trained_specs(model: str, artifacts_dir: Path | None, need: str = "train.json") -> tuple[Path, list[Any]]:
+    """The artifact root and the models to work on: the one named, or every model that has ``need``."""
+    from torchzoo.paths import artifacts_root
+    from torchzoo.train import registry
+
+    root = artifacts_root(artifacts_dir)
+    specs = registry.resolve(model)
+    if model == "all":
+        specs = [s for s in specs if (root / s.name / need).exists()]
+        if not specs:
+            command = "train all" if need == "train.json" else "export all --format all"
+            raise UserInputError(f"no models with {need} under {root}; run 'torchzoo {command}' first")
+    return root, specs
+
+
+def _report_row(model: str, report: Any) -> dict[str, Any]:
+    heldout = [r for r in report.rows if r.kind == "heldout"]
+    random = [r for r in report.rows if r.kind == "random"]
+    agreements = [r.agreement for r in heldout if r.agreement is not None]
+    return {
+        "model": model,
+        "format": report.format,
+        "heldout_max_abs": max((r.max_abs for r in heldout), default=None),
+        "random_max_abs": max((r.max_abs for r in random), default=None),
+        "tolerance": report.tolerance,
+        "case_tolerance": max((t for t, _ in report.case_tolerances.values()), default=None),
+        "heldout_top1_agreement": min(agreements) if agreements else None,
+        "runners": len({r.runner for r in report.rows}),
+        "passed": report.passed,
+        "error": None if report.passed else report.summary(),
+    }
+
+
+def _print_reports(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
+    """The per model x format check table (or JSON); exit 1 if any row failed."""
+    failed = any(not r["passed"] for r in rows)
+    if as_json:
+        emit_json({"passed": not failed, "checks": rows})
+    else:
+        table = Table(title=title)
+        for column in ("model", "format", "held-out max|diff|", "random max|diff|", "tol", "top-1 agree", "check"):
+            table.add_column(column, no_wrap=column in ("model", "format"))
+
+        def num(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1e}"
+
+        for r in rows:
+            agree = r.get("heldout_top1_agreement")
+            table.add_row(
+                r["model"],
+                r["format"],
+                num(r.get("heldout_max_abs")),
+                num(r.get("random_max_abs")),
+                num(r.get("tolerance")) + (f" ({num(r['case_tolerance'])}*)" if r.get("case_tolerance") else ""),
+                "-" if agree is None else f"{agree:.0%}",
+                "pass" if r["passed"] else f"[red]FAIL[/red] {r['error']}",
+            )
+        out.print(table)
+        if any(r.get("case_tolerance") for r in rows):
+            out.print("* some cases have a wider tolerance, justified in equivalence.json (case_tolerances)")
     if failed:
         raise typer.Exit(1)
 
@@ -150,9 +220,15 @@ def export(
 @app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")],
-    inputs: Annotated[list[str], typer.Argument(help="Inputs: names for 'names'.")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="names: strings; image models: PNG/JPEG files or a .npy batch; wine: 13 comma-separated "
+            "numbers or a CSV file; moons: 'x1,x2'; linreg/house: a number."
+        ),
+    ],
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many labels to show.")] = 3,
-    threshold: Annotated[float, typer.Option(help="Multi-label decision threshold.")] = 0.5,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")] = 0.5,
     provider: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     as_json: JsonFlag = False,
     artifacts_dir: ArtifactsDir = None,
@@ -165,25 +241,45 @@ def predict(
     if not directory.is_dir():
         from torchzoo.train import registry
 
-        registry.get(model)  # unknown names get a suggestion
+        spec = registry.get(model)  # unknown names get a suggestion
+        raise ArtifactError(
+            f"no artifacts for '{spec.name}' in {directory.parent}; "
+            f"run 'torchzoo train {spec.name}' then 'torchzoo export {spec.name}'"
+        )
     predictor = load(directory, provider)
     err.print(f"provider: {predictor.provider}" + (f" ({predictor.notice})" if predictor.notice else ""))
     results = predictor.predict(inputs, top_k=top_k, threshold=threshold)
     if as_json:
-        emit_json([{"input": i, **r} for i, r in zip(inputs, results, strict=True)])
+        emit_json({"model": predictor.name, "provider": predictor.provider, "results": results})
         return
-    table = Table(title=f"{predictor.name}: top-{top_k}" if predictor.task == "classification" else predictor.name)
-    table.add_column("input")
-    if predictor.task == "classification":
-        for rank in range(1, min(top_k, len(predictor.labels)) + 1):
+    out.print(_results_table(predictor.name, predictor.task, results, top_k, threshold))
+
+
+def _results_table(name: str, task: str, results: list[dict[str, Any]], top_k: int, threshold: float) -> Table:
+    """One row per sample: top-k labels with probabilities, labels over the threshold, or the value."""
+    table = Table(title=f"{name}: top-{top_k}" if task == "classification" else name)
+    table.add_column("input", overflow="fold")
+    if task == "classification":
+        for rank in range(1, len(results[0]["top"]) + 1):
             table.add_column(f"#{rank}")
-        for i, r in zip(inputs, results, strict=True):
-            table.add_row(i, *(f"{t['label']} {t['probability']:.3f}" for t in r["top"]))
+        for r in results:
+            table.add_row(r["input"], *(f"{t['label']} {t['probability']:.3f}" for t in r["top"]))
+    elif task == "multilabel":
+        table.add_column(f"labels (p >= {threshold:g})")
+        table.add_column("top scores")
+        for r in results:
+            best = sorted(r["all"].items(), key=lambda kv: -kv[1])[:top_k]
+            table.add_row(r["input"], ", ".join(r["labels"]) or "-", ", ".join(f"{k} {v:.3f}" for k, v in best))
+    elif task == "binary":
+        table.add_column("label")
+        table.add_column("p(positive)")
+        for r in results:
+            table.add_row(r["input"], r["label"], f"{r['probability']:.4f}")
     else:
-        table.add_column("result")
-        for i, r in zip(inputs, results, strict=True):
-            table.add_row(i, json.dumps(r))
-    out.print(table)
+        table.add_column("value")
+        for r in results:
+            table.add_row(r["input"], json.dumps(r["value"]))
+    return table
 
 
 @app.command("list")

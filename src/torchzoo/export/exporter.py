@@ -1,9 +1,10 @@
-"""Export a trained model to the requested formats, each proven equivalent before it lands.
+"""Export a trained model to the requested formats, each proven equivalent before it lands; re-verify.
 
-For each format: write to a temp path beside the target, run the equivalence check on that temp file,
-and only then rename it into place. A failed check removes the temp file, records the failure in
-``equivalence.json`` and raises; the previous good file (if any) is untouched. ``manifest.json`` is
-rewritten last, hashing every file present.
+Export builds the new artifact version in a staging directory (:func:`torchzoo.artifact.staged`): it
+saves the check inputs (``check_inputs.npz``), writes each format, checks it against the eager model,
+then writes ``equivalence.json`` and ``manifest.json`` (hashing every file) and publishes the whole set
+atomically. A failed check publishes nothing: the report goes to ``artifacts/.failed/`` and the command
+fails naming the model, format and output. ``verify`` re-runs every check from the files on disk alone.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import numpy as np
 import torch
 
 from torchzoo import artifact
-from torchzoo.errors import CheckFailedError, UserInputError
+from torchzoo.errors import ArtifactError, CheckFailedError, UserInputError
 from torchzoo.export.equivalence import FormatReport, check_format
 from torchzoo.export.formats import FORMATS, ExportContext, quiet, torch_runner
 from torchzoo.export.manifest import build_manifest
+from torchzoo.train.family import CheckCase, Family
 from torchzoo.train.registry import ModelSpec
 from torchzoo.train.runner import load_trained
 
 CHECK_SEED = 1234
+REFERENCE = "torch eager, float CPU, rebuilt from model.pt (weights_only=True)"
 
 
 @dataclass
@@ -44,66 +47,128 @@ def resolve_formats(fmt: str) -> list[str]:
     return [fmt]
 
 
+def _context(spec: ModelSpec, family: Family, model: torch.nn.Module, record: dict, cases: list[CheckCase]):
+    heldout = [c for c in cases if c.kind == "heldout"]
+    example = max(heldout, key=lambda c: c.inputs[0].shape[0])
+    return ExportContext(spec, family, model, record, tuple(torch.from_numpy(a) for a in example.inputs))
+
+
+def _check(ctx: ExportContext, name: str, path: Path, cases: list[CheckCase]) -> FormatReport:
+    """Run one format's file through its runners and compare with the eager model on every case."""
+    family = ctx.family
+    try:
+        with quiet():
+            runners = FORMATS[name].runners(ctx, path)
+        return check_format(
+            name,
+            torch_runner(ctx.model),
+            runners,
+            cases,
+            [t.name for t in family.outputs],
+            ctx.spec.task,
+            family.tolerance,
+            family.tolerance_reason,
+        )
+    except Exception as exc:  # a runtime that cannot load the file fails the check, with the reason
+        return FormatReport(name, family.tolerance, family.tolerance_reason, error=_one_line(exc))
+
+
+def _case_table(cases: list[CheckCase]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": c.name,
+            "kind": c.kind,
+            "input_shapes": [list(a.shape) for a in c.inputs],
+            "tolerance": c.tolerance,
+            "tolerance_reason": c.tolerance_reason,
+        }
+        for c in cases
+    ]
+
+
+def _save_cases(cases: list[CheckCase], target: Path) -> None:
+    arrays = {f"{c.name}/{i}": a for c in cases for i, a in enumerate(c.inputs)}
+    with artifact.atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def _load_cases(directory: Path, table: list[dict[str, Any]]) -> list[CheckCase]:
+    with np.load(directory / artifact.CHECK_INPUTS, allow_pickle=False) as npz:
+        return [
+            CheckCase(
+                c["name"],
+                tuple(npz[f"{c['name']}/{i}"] for i in range(len(c["input_shapes"]))),
+                c["kind"],
+                c.get("tolerance"),
+                c.get("tolerance_reason"),
+            )
+            for c in table
+        ]
+
+
 def export_model(
     spec: ModelSpec, formats: list[str], artifacts_dir: Path, data_dir: Path | None = None
 ) -> ExportOutcome:
-    directory = artifacts_dir / spec.name
+    live = artifacts_dir / spec.name
     model, record = load_trained(spec, artifacts_dir)
     family = spec.load_family()
     data = family.load_data(spec, data_dir, record["seed"])
     cases = family.check_cases(data, np.random.default_rng(CHECK_SEED))
-    heldout = [c for c in cases if c.kind == "heldout"]
-    example_case = max(heldout, key=lambda c: c.inputs[0].shape[0])
-    ctx = ExportContext(spec, family, model, record, tuple(torch.from_numpy(a) for a in example_case.inputs))
-    reference = torch_runner(model)
-    output_names = [t.name for t in family.outputs]
+    ctx = _context(spec, family, model, record, cases)
 
-    with artifact.locked(directory):
-        manifest_path = directory / artifact.MANIFEST
-        previous = artifact.read_json(manifest_path).get("formats", {}) if manifest_path.exists() else {}
-        equivalence_path = directory / artifact.EQUIVALENCE
-        equivalence = artifact.read_json(equivalence_path) if equivalence_path.exists() else {}
-        equivalence.update(
-            {
-                "model": spec.name,
-                "reference": "torch eager (float32 CPU)",
-                "cases": [
-                    {"name": c.name, "kind": c.kind, "input_shapes": [list(a.shape) for a in c.inputs]} for c in cases
-                ],
-            }
-        )
-        equivalence.setdefault("formats", {})
-        reports = []
+    manifest_path = live / artifact.MANIFEST
+    kept = artifact.read_json(manifest_path).get("formats", {}) if manifest_path.exists() else {}
+    kept = {k: v for k, v in kept.items() if k not in formats and (live / FORMATS[k].filename).exists()}
+    previous_reports = (
+        artifact.read_json(live / artifact.EQUIVALENCE).get("formats", {})
+        if (live / artifact.EQUIVALENCE).exists()
+        else {}
+    )
+    regenerated = {artifact.MANIFEST, artifact.EQUIVALENCE, artifact.CHECK_INPUTS}
+    regenerated |= {FORMATS[name].filename for name in formats}
+    carry = [p.name for p in live.iterdir() if p.is_file() and p.name not in regenerated] if live.is_dir() else []
+
+    equivalence: dict[str, Any] = {
+        "model": spec.name,
+        "reference": REFERENCE,
+        "check_seed": CHECK_SEED,
+        "cases": _case_table(cases),
+        "formats": {k: v for k, v in previous_reports.items() if k in kept},
+    }
+    reports = []
+    with artifact.staged(artifacts_dir, spec.name, carry) as stage:
+        _save_cases(cases, stage / artifact.CHECK_INPUTS)
         for name in formats:
             fmt = FORMATS[name]
-            target = directory / fmt.filename
-            info: dict[str, Any] = {}
-            with artifact.atomic_path(target) as tmp:
-                try:
-                    info = fmt.write(ctx, tmp)
-                    with quiet():
-                        runners = fmt.runners(ctx, tmp)
-                    report = check_format(
-                        name,
-                        reference,
-                        runners,
-                        cases,
-                        output_names,
-                        spec.task,
-                        family.tolerance,
-                        family.tolerance_reason,
-                    )
-                except Exception as exc:  # an exporter crash is a failed format, reported like a mismatch
-                    report = FormatReport(name, family.tolerance, family.tolerance_reason, error=_one_line(exc))
-                reports.append(report)
-                equivalence["formats"][name] = report.to_json()
-                if not report.passed:
-                    artifact.write_json_atomic(equivalence_path, equivalence)
-                    raise CheckFailedError(f"{spec.name}: {report.summary()}; {fmt.filename} not written")
-            previous[name] = {**info, "equivalence": "passed", "max_abs_diff": report.max_abs}
-        artifact.write_json_atomic(equivalence_path, equivalence)
-        artifact.write_json_atomic(manifest_path, build_manifest(directory, record, previous))
+            try:
+                info = fmt.write(ctx, stage / fmt.filename)
+                report = _check(ctx, name, stage / fmt.filename, cases)
+            except Exception as exc:  # an exporter crash is a failed format, reported like a mismatch
+                info, report = {}, FormatReport(name, family.tolerance, family.tolerance_reason, error=_one_line(exc))
+            reports.append(report)
+            equivalence["formats"][name] = report.to_json()
+            if not report.passed:
+                saved = artifact.write_failure(artifacts_dir, spec.name, artifact.EQUIVALENCE, equivalence)
+                raise CheckFailedError(f"{spec.name}: {report.summary()}; nothing published (report: {saved})")
+            kept[name] = {**info, "equivalence": "passed", "max_abs_diff": report.max_abs}
+        artifact.write_json_atomic(stage / artifact.EQUIVALENCE, equivalence)
+        artifact.write_json_atomic(stage / artifact.MANIFEST, build_manifest(stage, record, kept))
     return ExportOutcome(spec.name, reports)
+
+
+def verify_model(spec: ModelSpec, artifacts_dir: Path) -> list[FormatReport]:
+    """Re-hash every file, rebuild the eager model from ``model.pt`` and re-run every format's check on
+    the saved check inputs. Needs nothing but the artifact directory (no dataset)."""
+    directory = artifacts_dir / spec.name
+    manifest = artifact.read_manifest(directory)
+    artifact.verify_files(directory, manifest)
+    if artifact.CHECK_INPUTS not in manifest["files"]:
+        raise ArtifactError(f"{directory} has no {artifact.CHECK_INPUTS}; re-run 'torchzoo export {spec.name}'")
+    model, record = load_trained(spec, artifacts_dir)
+    family = spec.load_family()
+    cases = _load_cases(directory, artifact.read_json(directory / artifact.EQUIVALENCE)["cases"])
+    ctx = _context(spec, family, model, record, cases)
+    return [_check(ctx, name, directory / FORMATS[name].filename, cases) for name in manifest["formats"]]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from torchzoo import __version__, artifact
 from torchzoo.export.formats import FORMATS, export_versions
 
-_NOT_HASHED = {artifact.MANIFEST, artifact.LOCK}
+_NOT_HASHED = {artifact.MANIFEST}
 
 
 def file_table(directory: Path) -> dict[str, dict[str, Any]]:

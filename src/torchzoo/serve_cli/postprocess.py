@@ -21,10 +21,13 @@ def to_scores(raw: np.ndarray, transform: str) -> np.ndarray:
 
 
 def results(
-    raw: np.ndarray, task: str, labels: list[str], transform: str, top_k: int = 3, threshold: float = 0.5
+    raw: np.ndarray, task: str, labels: list[str], post: dict[str, Any], top_k: int = 3, threshold: float = 0.5
 ) -> list[dict[str, Any]]:
-    """One result dict per sample."""
-    scores = to_scores(raw, transform)
+    """One result dict per sample. ``post`` is the manifest's postprocessing: ``transform`` (exp, softmax,
+    sigmoid, identity) and, for regression, optional ``scale``/``offset`` back to the target's units."""
+    scores = to_scores(raw, post.get("transform", "identity"))
+    if task == "regression":
+        scores = scores * float(post.get("scale", 1.0)) + float(post.get("offset", 0.0))
     out: list[dict[str, Any]] = []
     for row in scores:
         if task == "classification":

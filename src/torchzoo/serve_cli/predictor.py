@@ -27,7 +27,7 @@ class Predictor:
         self.input_names = [i["name"] for i in self.manifest["inputs"]]
         self.labels: list[str] = self.manifest["labels"]
         self.task: str = self.manifest["task"]
-        self.transform: str = self.manifest.get("postprocessing", {}).get("transform", "identity")
+        self.postprocessing: dict[str, Any] = self.manifest.get("postprocessing", {})
 
     @property
     def name(self) -> str:
@@ -38,10 +38,14 @@ class Predictor:
         return self.session.run(None, dict(zip(self.input_names, arrays, strict=True)))
 
     def predict(self, inputs: Sequence[Any], top_k: int = 3, threshold: float = 0.5) -> list[dict[str, Any]]:
-        """Preprocess ``inputs`` as the manifest says, run, and return one plain dict per input."""
-        arrays = preprocess(inputs, self.manifest["preprocessing"])
+        """Preprocess ``inputs`` as the manifest says, run, and return one plain dict per sample
+        (``"input"`` names the sample: the name, the file, or ``file[i]`` for a row of a CSV/.npy batch)."""
+        if isinstance(inputs, str | np.ndarray):
+            inputs = [inputs]
+        arrays, sources = preprocess(inputs, self.manifest["preprocessing"], self.manifest["inputs"])
         raw = self.run(arrays)[0]
-        return results(raw, self.task, self.labels, self.transform, top_k=top_k, threshold=threshold)
+        scored = results(raw, self.task, self.labels, self.postprocessing, top_k=top_k, threshold=threshold)
+        return [{"input": source, **r} for source, r in zip(sources, scored, strict=True)]
 
 
 _CACHE: dict[tuple[str, str], Predictor] = {}

@@ -1,29 +1,175 @@
-"""Turn what a person has at hand into the model's input arrays, as the manifest's preprocessing says."""
+"""Turn what a person has at hand into the model's input arrays, as the manifest's preprocessing says.
+
+Inputs by preprocessing kind (strings from the command line, or Python objects through the API):
+
+- ``names_one_hot``: names (strings); folded to ASCII, refused if a character cannot be folded.
+- ``image``: paths to image files (PNG/JPEG, any size or mode: converted and resized as the manifest
+  says) or to a ``.npy`` batch: ``uint8`` pixels ``[n, H, W]`` / ``[n, C, H, W]`` (normalized here), or
+  float32 already in the model's input shape ``[n, ...]`` (used as is). Through the API, numpy arrays
+  are accepted too, with the same two meanings.
+- ``features``: numbers: each input is one row, its values separated by commas (``"13.2,1.78,..."``)
+  or a path to a CSV file with one row per sample (a header row of names is skipped). A model on one
+  feature also takes plain numbers (``"5"``), one sample each.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from torchzoo.errors import UserInputError
+from torchzoo.feature_codec import standardize
+from torchzoo.image_codec import load_image, normalize
 from torchzoo.text_codec import encode_names
 
+Prepared = tuple[tuple[np.ndarray, ...], list[str]]  # model inputs, and one display label per sample
+Preprocessor = Callable[[Sequence[Any], dict[str, Any], list[dict[str, Any]]], Prepared]
 
-def names_one_hot(inputs: Sequence[Any], params: dict[str, Any]) -> tuple[np.ndarray, ...]:
+
+def names_one_hot(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, Any]]) -> Prepared:
     if not all(isinstance(x, str) for x in inputs):
         raise UserInputError("this model takes names (strings)")
-    return (encode_names(list(inputs), alphabet=params["alphabet"], max_length=params["max_length"]),)
+    letters = encode_names(list(inputs), alphabet=params["alphabet"], max_length=params["max_length"])
+    return (letters,), list(inputs)
 
 
-PREPROCESSORS: dict[str, Callable[[Sequence[Any], dict[str, Any]], tuple[np.ndarray, ...]]] = {
+def _sources(item: Any, count: int) -> list[str]:
+    name = "array" if isinstance(item, np.ndarray) else str(item)
+    return [name] if count == 1 else [f"{name}[{i}]" for i in range(count)]
+
+
+def _sample_shape(specs: list[dict[str, Any]]) -> list[int]:
+    return [int(s) for s in specs[0]["shape"][1:]]
+
+
+def _array_batch(array: np.ndarray, params: dict[str, Any], sample_shape: list[int], where: str) -> np.ndarray:
+    """A numpy batch: uint8 pixels to normalize, or float32 already shaped like the model's input."""
+    channels = 1 if params["mode"] == "L" else 3
+    height, width = params["size"]
+    if array.dtype == np.uint8:
+        per_image = channels * height * width
+        if array.ndim < 2 or array[0].size != per_image:
+            raise UserInputError(
+                f"{where}: uint8 batch of shape {list(array.shape)}; expected [n, {channels}, {height}, {width}]"
+                + (f" or [n, {height}, {width}]" if channels == 1 else "")
+            )
+        return normalize(array, params, sample_shape)
+    if array.dtype.kind == "f":
+        if list(array.shape[1:]) != sample_shape:
+            raise UserInputError(
+                f"{where}: float batch of shape {list(array.shape)}; expected [n, {', '.join(map(str, sample_shape))}]"
+            )
+        if not np.all(np.isfinite(array)):
+            raise UserInputError(f"{where}: the batch holds NaN or infinite values")
+        return np.ascontiguousarray(array, dtype=np.float32)
+    raise UserInputError(f"{where}: arrays must be uint8 pixels or float32 model input, not {array.dtype}")
+
+
+def image(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, Any]]) -> Prepared:
+    sample_shape = _sample_shape(specs)
+    batches: list[np.ndarray] = []
+    sources: list[str] = []
+    for item in inputs:
+        if isinstance(item, np.ndarray):
+            batches.append(_array_batch(item, params, sample_shape, "array"))
+        elif isinstance(item, str | Path) and str(item).lower().endswith(".npy"):
+            try:
+                array = np.load(item, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise UserInputError(f"{item} is not a readable .npy array ({type(exc).__name__})") from exc
+            batches.append(_array_batch(array, params, sample_shape, str(item)))
+        elif isinstance(item, str | Path):
+            batches.append(normalize(load_image(item, params)[None], params, sample_shape))
+        else:
+            raise UserInputError("this model takes image files (PNG/JPEG), .npy batches or numpy arrays")
+        sources += _sources(item, len(batches[-1]))
+    if not batches or not sources:
+        raise UserInputError("no images given")
+    return (np.concatenate(batches),), sources
+
+
+def _parse_number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserInputError(f"{where}: {text.strip()[:30]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UserInputError(f"{where}: {text.strip()!r} is not a finite number")
+    return value
+
+
+def _csv_rows(path: Path, n_features: int) -> list[list[float]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            raw = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserInputError(f"{path} is not a readable CSV file ({type(exc).__name__})") from exc
+    if raw and not _is_numeric_row(raw[0]):
+        raw = raw[1:]  # a header row
+    if not raw:
+        raise UserInputError(f"{path} has no data rows")
+    rows = []
+    for number, row in enumerate(raw, start=1):
+        if len(row) != n_features:
+            raise UserInputError(f"{path} row {number}: {len(row)} columns; the model takes {n_features}")
+        rows.append([_parse_number(cell, f"{path} row {number}") for cell in row])
+    return rows
+
+
+def _is_numeric_row(row: Sequence[str]) -> bool:
+    try:
+        [float(cell) for cell in row]
+    except ValueError:
+        return False
+    return True
+
+
+def features(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, Any]]) -> Prepared:
+    n = int(params["n_features"])
+    names = ", ".join(params.get("feature_names", []))
+    rows: list[list[float]] = []
+    sources: list[str] = []
+    for item in inputs:
+        before = len(rows)
+        if isinstance(item, int | float | np.ndarray | list | tuple) and not isinstance(item, bool):
+            values = np.asarray(item, dtype=np.float64).reshape(-1, n) if np.size(item) % n == 0 else None
+            if values is None:
+                raise UserInputError(f"{np.size(item)} values given; the model takes {n} per sample ({names})")
+            if not np.all(np.isfinite(values)):
+                raise UserInputError("the input holds NaN or infinite values")
+            rows.extend(values.tolist())
+        elif isinstance(item, Path) or (isinstance(item, str) and item.lower().endswith((".csv", ".txt"))):
+            rows.extend(_csv_rows(Path(item), n))
+        elif isinstance(item, str):
+            cells = item.replace(";", ",").split(",")
+            if len(cells) != n:
+                raise UserInputError(f"{item[:40]!r} has {len(cells)} values; the model takes {n} ({names})")
+            rows.append([_parse_number(c, "input") for c in cells])
+        else:
+            raise UserInputError(f"this model takes numbers ({names}), comma-separated rows or a CSV file")
+        sources += _sources(item, len(rows) - before)
+    if not rows:
+        raise UserInputError("no inputs given")
+    return (standardize(np.asarray(rows), params),), sources
+
+
+PREPROCESSORS: dict[str, Preprocessor] = {
     "names_one_hot": names_one_hot,
+    "image": image,
+    "features": features,
 }
 
 
-def preprocess(inputs: Sequence[Any], params: dict[str, Any]) -> tuple[np.ndarray, ...]:
+def preprocess(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, Any]]) -> Prepared:
+    """Model-ready arrays for ``inputs`` and a display label per sample; ``specs``: the manifest's inputs."""
     kind = params.get("kind")
     if kind not in PREPROCESSORS:
         raise UserInputError(f"this runtime does not know the preprocessing '{kind}'; upgrade torchzoo")
-    return PREPROCESSORS[kind](inputs, params)
+    if len(inputs) == 0:
+        raise UserInputError("no inputs given")
+    return PREPROCESSORS[kind](inputs, params, specs)

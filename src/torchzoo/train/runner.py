@@ -48,7 +48,6 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
     result = family.fit(spec, model, data, ctx)
     seconds = time.perf_counter() - start
 
-    out = artifacts_dir / spec.name
     record = {
         "model": spec.name,
         "family": spec.family,
@@ -69,14 +68,13 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
         "train_seconds": round(seconds, 2),
         "versions": {"torchzoo": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
-    with artifact.locked(out):
-        with artifact.atomic_path(out / artifact.STATE_DICT) as tmp:
-            torch.save(model.state_dict(), tmp)
+    # A new training invalidates every exported format: the new version holds the training files only.
+    with artifact.staged(artifacts_dir, spec.name) as out:
+        torch.save(model.state_dict(), out / artifact.STATE_DICT)
         artifact.write_json_atomic(out / artifact.HISTORY, result.history)
         artifact.write_json_atomic(out / artifact.METRICS, result.metrics)
         if result.history:
             plot_history(result.history, f"{spec.name} ({ctx.profile} profile)", out / artifact.CURVES_PNG)
-        # train.json last: its presence says the state_dict and records beside it are complete.
         artifact.write_json_atomic(out / artifact.TRAIN_RECORD, record)
     return TrainOutcome(spec, seconds, result.metrics)
 

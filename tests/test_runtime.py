@@ -1,0 +1,88 @@
+"""The torch-free runtime: no torch import, artifacts copied anywhere, the embedding API, plain onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from conftest import ROOT, Zoo
+
+NO_TORCH = """
+import sys
+from torchzoo.cli import main
+sys.argv = ["torchzoo", "predict", "names", "Rossi", "--json", "--artifacts-dir", {root!r}]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+leaked = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "torchzoo.train", "torchzoo.export")))
+assert not leaked, leaked
+print("NO_TORCH_OK")
+"""
+
+
+def test_predict_never_imports_torch(zoo: Zoo) -> None:
+    root = zoo.exported("names")
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TORCH.format(root=str(root))], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert "NO_TORCH_OK" in result.stdout and '"Italian"' in result.stdout
+
+
+def test_artifact_copied_elsewhere_predicts(zoo: Zoo, tmp_path: Path) -> None:
+    from torchzoo.serve_cli import load
+
+    copy = tmp_path / "somewhere" / "my-names-model"
+    shutil.copytree(zoo.exported("names") / "names", copy)
+    model = load(copy)
+    assert model.predict(["Rossi"])[0]["label"] == "Italian"
+    assert load(copy) is model  # one session per artifact
+
+
+def test_api_is_thread_safe(zoo: Zoo) -> None:
+    from torchzoo.serve_cli import load
+
+    model = load(zoo.exported("names") / "names")
+    expected = model.predict(["Rossi", "Nakamura", "Smith"])
+    outcomes: list[list[dict]] = []
+
+    def work() -> None:
+        for _ in range(20):
+            outcomes.append(model.predict(["Rossi", "Nakamura", "Smith"]))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 80 and all(o == expected for o in outcomes)
+
+
+def test_readme_plain_onnxruntime_example_runs(zoo: Zoo, tmp_path: Path) -> None:
+    """The README's 'use an artifact without torchzoo' snippet, run as written against a real artifact."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("<!-- plain-onnxruntime-example -->")[1].split("```python")[1].split("```")[0]
+    shutil.copytree(zoo.exported("names") / "names", tmp_path / "names")
+    result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Italian" in result.stdout.splitlines()[0]
+    assert "torchzoo" not in snippet.replace("torchzoo.", "")  # metadata keys only, no torchzoo import
+
+
+def test_manifest_is_self_describing(zoo: Zoo) -> None:
+    directory = zoo.exported("names") / "names"
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for key in ("schema_version", "model", "task", "inputs", "outputs", "labels", "preprocessing", "metrics",
+                "seed", "versions", "files", "formats"):
+        assert key in manifest
+    assert manifest["formats"]["onnx"]["opset"] >= 18
+    assert {"model.onnx", "model.pt", "model.torchscript.pt", "equivalence.json"} <= set(manifest["files"])
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(directory / "model.onnx")).metadata_props}
+    assert json.loads(props["torchzoo.labels"]) == manifest["labels"]
