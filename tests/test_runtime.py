@@ -77,8 +77,20 @@ def test_readme_plain_onnxruntime_example_runs(zoo: Zoo, tmp_path: Path) -> None
 def test_manifest_is_self_describing(zoo: Zoo) -> None:
     directory = zoo.exported("names") / "names"
     manifest = json.loads((directory / "manifest.json").read_text())
-    for key in ("schema_version", "model", "task", "inputs", "outputs", "labels", "preprocessing", "metrics",
-                "seed", "versions", "files", "formats"):
+    for key in (
+        "schema_version",
+        "model",
+        "task",
+        "inputs",
+        "outputs",
+        "labels",
+        "preprocessing",
+        "metrics",
+        "seed",
+        "versions",
+        "files",
+        "formats",
+    ):
         assert key in manifest
     assert manifest["formats"]["onnx"]["opset"] >= 18
     assert {"model.onnx", "model.pt", "model.torchscript.pt", "equivalence.json"} <= set(manifest["files"])

@@ -147,6 +147,20 @@ def write_failure(root: Path, model: str, name: str, obj: Any) -> Path:
     return target
 
 
+SELF_HASH = "manifest_sha256"
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its own ``manifest_sha256`` field."""
+    body = {k: v for k, v in manifest.items() if k != SELF_HASH}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def seal_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with its own digest added, so an edited manifest is detected like an edited file."""
+    return {**manifest, SELF_HASH: manifest_digest(manifest)}
+
+
 REQUIRED = ("schema_version", "model", "task", "labels", "inputs", "outputs", "preprocessing", "files")
 
 
@@ -165,6 +179,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:
         raise ArtifactError(f"{path} lacks {', '.join(missing)}")
+    if manifest.get(SELF_HASH) != manifest_digest(manifest):
+        raise ArtifactError(f"{path} does not match its own sha256 (edited or damaged); re-run 'torchzoo export'")
+    if not isinstance(manifest["files"], dict):
+        raise ArtifactError(f"{path} has a malformed file table")
     if manifest["schema_version"] != SCHEMA_VERSION:
         raise ArtifactError(
             f"{path} has schema version {manifest['schema_version']!r}; this runtime reads version {SCHEMA_VERSION}"
@@ -189,3 +207,12 @@ def verify_file(directory: Path, manifest: dict[str, Any], filename: str) -> Pat
     if path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
         raise ArtifactError(f"{path} does not match the sha256 in its manifest (modified or damaged)")
     return path
+
+
+def read_verified(directory: Path, manifest: dict[str, Any], filename: str) -> bytes:
+    """The bytes of ``filename``, checked against the manifest: what was hashed is what gets used."""
+    path = verify_file(directory, manifest, filename)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["files"][filename]["sha256"]:
+        raise ArtifactError(f"{path} changed while it was read; try again")
+    return data

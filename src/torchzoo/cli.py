@@ -319,8 +319,12 @@ def list_models(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -
         emit_json(rows)
         return
     table = Table(title=f"torchzoo models ({root})")
-    for column in ("name", "task", "dataset", "parameters", "metric", "status"):
-        table.add_column(column)
+    table.add_column("name", no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    table.add_column("dataset", max_width=36, overflow="ellipsis", no_wrap=True)
+    table.add_column("parameters", justify="right", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("status")
     for r in rows:
         params = f"{r['parameters']:,}" if r["parameters"] is not None else "-"
         table.add_row(r["name"], r["task"], r["dataset"], params, r["metric"], r["status"])

@@ -21,7 +21,7 @@ import numpy as np
 
 from torchzoo.errors import UserInputError
 
-MAX_PIXELS = 50_000_000  # refuse decompression bombs before decoding
+MAX_PIXELS = 100_000_000  # 10000x10000 is accepted (and resized); larger is refused before decoding
 
 
 def image_params(mode: str, size: tuple[int, int], mean: Sequence[float], std: Sequence[float], what: str) -> dict:
@@ -57,12 +57,15 @@ def load_image(path: str | Path, params: dict[str, Any]) -> np.ndarray:
     """Read a PNG/JPEG (any size or mode), convert and resize as the manifest says: uint8 ``[C, H, W]``."""
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this and fails at twice it; we refuse above it
     height, width = params["size"]
     path = Path(path)
     try:
         with Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise UserInputError(f"{path} is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels")
+            if image.format == "JPEG":
+                image.draft(params["mode"], (width, height))  # decode big JPEGs at a reduced scale
             image.load()
             if image.mode in ("RGBA", "LA", "P") and params["mode"] == "RGB":
                 image = image.convert("RGBA")

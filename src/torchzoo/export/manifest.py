@@ -2,7 +2,8 @@
 
 Schema (version 1): model, task, summary, dataset, labels, inputs, outputs, preprocessing, metrics,
 seed, profile, recipe, parameters, formats (how each file was made), equivalence (pass per format),
-versions, and the sha256 and size of every file in the directory. Written last, atomically.
+versions, the sha256 and size of every file in the directory, and the manifest's own sha256
+(``manifest_sha256``, over its canonical JSON without that field). Written last.
 """
 
 from __future__ import annotations
@@ -29,25 +30,27 @@ def file_table(directory: Path) -> dict[str, dict[str, Any]]:
 def build_manifest(directory: Path, record: dict[str, Any], formats: dict[str, Any]) -> dict[str, Any]:
     """``formats``: per exported format, what its writer recorded plus its check verdict."""
     present = {name: info for name, info in formats.items() if (directory / FORMATS[name].filename).exists()}
-    return {
-        "schema_version": artifact.SCHEMA_VERSION,
-        "model": record["model"],
-        "task": record["task"],
-        "summary": record["summary"],
-        "dataset": record["dataset"],
-        "labels": record["labels"],
-        "inputs": record["inputs"],
-        "outputs": record["outputs"],
-        "preprocessing": record["preprocessing"],
-        "postprocessing": record["postprocessing"],
-        "metrics": record["metrics"],
-        "seed": record["seed"],
-        "profile": record["profile"],
-        "recipe": record["recipe"],
-        "parameters": record["parameters"],
-        "formats": {name: {"file": FORMATS[name].filename, **info} for name, info in present.items()},
-        "equivalence_file": artifact.EQUIVALENCE,
-        "versions": {**export_versions(), "python": platform.python_version(), "torchzoo": __version__},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "files": file_table(directory),
-    }
+    return artifact.seal_manifest(
+        {
+            "schema_version": artifact.SCHEMA_VERSION,
+            "model": record["model"],
+            "task": record["task"],
+            "summary": record["summary"],
+            "dataset": record["dataset"],
+            "labels": record["labels"],
+            "inputs": record["inputs"],
+            "outputs": record["outputs"],
+            "preprocessing": record["preprocessing"],
+            "postprocessing": record["postprocessing"],
+            "metrics": record["metrics"],
+            "seed": record["seed"],
+            "profile": record["profile"],
+            "recipe": record["recipe"],
+            "parameters": record["parameters"],
+            "formats": {name: {"file": FORMATS[name].filename, **info} for name, info in present.items()},
+            "equivalence_file": artifact.EQUIVALENCE,
+            "versions": {**export_versions(), "python": platform.python_version(), "torchzoo": __version__},
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "files": file_table(directory),
+        }
+    )

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from torchzoo import artifact
-from torchzoo.serve_cli.manifest import read_manifest, verify_file
+from torchzoo.errors import ArtifactError
+from torchzoo.serve_cli.manifest import read_manifest
 from torchzoo.serve_cli.postprocess import results
 from torchzoo.serve_cli.preprocess import preprocess
 from torchzoo.serve_cli.session import create_session
@@ -21,8 +22,7 @@ class Predictor:
 
     def __init__(self, directory: str | Path, provider: str = "auto") -> None:
         self.directory = Path(directory)
-        self.manifest = read_manifest(self.directory)
-        graph = verify_file(self.directory, self.manifest, artifact.ONNX)
+        self.manifest, graph = _read_graph(self.directory)
         self.session, self.provider, self.notice = create_session(graph, provider)
         self.input_names = [i["name"] for i in self.manifest["inputs"]]
         self.labels: list[str] = self.manifest["labels"]
@@ -46,6 +46,19 @@ class Predictor:
         raw = self.run(arrays)[0]
         scored = results(raw, self.task, self.labels, self.postprocessing, top_k=top_k, threshold=threshold)
         return [{"input": source, **r} for source, r in zip(sources, scored, strict=True)]
+
+
+def _read_graph(directory: Path) -> tuple[dict[str, Any], bytes]:
+    """The manifest and the graph's verified bytes. A writer publishes a new version by an atomic
+    directory exchange, so a reader that raced it (old manifest, new graph) simply reads again once."""
+    for attempt in range(2):
+        manifest = read_manifest(directory)
+        try:
+            return manifest, artifact.read_verified(directory, manifest, artifact.ONNX)
+        except ArtifactError:
+            if attempt == 1 or read_manifest(directory) == manifest:
+                raise
+    raise AssertionError("unreachable")
 
 
 _CACHE: dict[tuple[str, str], Predictor] = {}

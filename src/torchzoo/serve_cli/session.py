@@ -21,7 +21,7 @@ def import_onnxruntime() -> Any:
     return onnxruntime
 
 
-def create_session(path: Path, provider: str = "auto") -> tuple[Any, str, str | None]:
+def create_session(path: Path | bytes, provider: str = "auto") -> tuple[Any, str, str | None]:
     """Return (session, provider used, notice or None). ``auto`` prefers CUDA and falls back to CPU."""
     if provider not in ("auto", *PROVIDERS):
         raise UserInputError(f"unknown provider '{provider}'; choose auto, cpu or cuda")
@@ -32,7 +32,7 @@ def create_session(path: Path, provider: str = "auto") -> tuple[Any, str, str | 
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     notice = None
     if provider in ("auto", "cuda") and PROVIDERS["cuda"] in available:
-        session = ort.InferenceSession(str(path), options, providers=[PROVIDERS["cuda"], PROVIDERS["cpu"]])
+        session = ort.InferenceSession(_source(path), options, providers=[PROVIDERS["cuda"], PROVIDERS["cpu"]])
         if session.get_providers()[0] == PROVIDERS["cuda"]:
             return session, "cuda", None
         notice = "CUDA provider failed to initialise (CUDA libraries missing?); using CPU"
@@ -43,5 +43,9 @@ def create_session(path: Path, provider: str = "auto") -> tuple[Any, str, str | 
             "CUDA was requested but onnxruntime cannot use it here "
             f"(available providers: {', '.join(available)}); install onnxruntime-gpu with CUDA 12 libraries"
         )
-    session = ort.InferenceSession(str(path), options, providers=[PROVIDERS["cpu"]])
+    session = ort.InferenceSession(_source(path), options, providers=[PROVIDERS["cpu"]])
     return session, "cpu", notice
+
+
+def _source(graph: Path | bytes) -> str | bytes:
+    return graph if isinstance(graph, bytes) else str(graph)
