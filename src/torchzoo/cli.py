@@ -282,6 +282,44 @@ def _results_table(name: str, task: str, results: list[dict[str, Any]], top_k: i
     return table
 
 
+@app.command()
+def bench(
+    model: Annotated[str, typer.Argument(help="A model name, or 'all' (every exported model).")] = "all",
+    quick: Annotated[bool, typer.Option(help="A few rounds only (checks that bench runs; numbers are rough).")] = False,
+    training: Annotated[bool, typer.Option(help="Also time the names training against the tutorial's loop.")] = False,
+    tutorial_steps: Annotated[int, typer.Option(help="Tutorial-loop steps timed (scaled to 100,000).")] = 5000,
+    cold_start_repeats: Annotated[int, typer.Option(help="Cold-start runs per command (0: skip).")] = 5,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results.json and results.md go.")] = Path("benchmarks"),
+    artifacts_dir: ArtifactsDir = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*"""
+    from rich.progress import Progress
+
+    from torchzoo import bench as b
+
+    root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
+    config = b.BenchConfig(quick=quick)
+    results: dict[str, Any] = {"environment": b.environment(), "quick": quick, "models": []}
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("bench", total=len(specs))
+        for spec in specs:
+            progress.update(task, description=f"bench {spec.name}")
+            results["models"].append(b.bench_model(spec, root, config))
+            progress.advance(task)
+        tuned = [s for s in specs if s.name in ("names", "mnist-mlp", "cifar10-cnn", "wine")]
+        results["session_tuning"] = {s.name: b.session_tuning(s, root, config) for s in tuned}
+        if cold_start_repeats and (root / "names" / "manifest.json").exists():
+            progress.update(task, description="cold start")
+            results["cold_start"] = b.cold_start(root, cold_start_repeats)
+        if training:
+            progress.update(task, description="names training vs the tutorial loop")
+            results["training"] = b.names_training(data_dir, tutorial_steps)
+    json_path, md_path = b.write_results(results, out_dir)
+    out.print(md_path.read_text())
+    err.print(f"wrote {json_path} and {md_path}")
+
+
 @app.command("list")
 def list_models(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -> None:
     """Every registered model, its data, size, metric and which artifacts exist."""

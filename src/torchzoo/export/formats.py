@@ -160,24 +160,56 @@ def export_versions() -> dict[str, str]:
     return versions
 
 
+def _export_dynamo(module: nn.Module, ctx: ExportContext) -> Any:
+    family = ctx.family
+    program = torch.onnx.export(
+        module,
+        ctx.example,
+        dynamo=True,
+        input_names=[t.name for t in family.inputs],
+        output_names=[t.name for t in family.outputs],
+        dynamic_shapes=_dynamic_shapes(family),
+        opset_version=OPSET,
+        external_data=False,
+        verbose=False,
+    )
+    return program.model_proto
+
+
+def _export_torchscript(module: nn.Module, ctx: ExportContext) -> Any:
+    """The TorchScript-based exporter on the scripted module: loops become ONNX ``Loop`` nodes."""
+    import onnx
+
+    family = ctx.family
+    axes = {t.name: {i: s for i, s in enumerate(t.shape) if isinstance(s, str)} for t in family.inputs + family.outputs}
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        torch.jit.script(module),
+        ctx.example,
+        buffer,
+        dynamo=False,
+        input_names=[t.name for t in family.inputs],
+        output_names=[t.name for t in family.outputs],
+        dynamic_axes=axes,
+        opset_version=OPSET,
+    )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+ONNX_EXPORTERS = {
+    "dynamo": ("torch.onnx.export(dynamo=True)", _export_dynamo),
+    "torchscript": ("torch.onnx.export(torch.jit.script(model), dynamo=False)", _export_torchscript),
+}
+
+
 def write_onnx(ctx: ExportContext, target: Path) -> dict[str, Any]:
     import onnx
 
     family = ctx.family
     module = family.onnx_module(ctx.model).eval()
+    exporter, export = ONNX_EXPORTERS[family.onnx_exporter]
     with quiet():
-        program = torch.onnx.export(
-            module,
-            ctx.example,
-            dynamo=True,
-            input_names=[t.name for t in family.inputs],
-            output_names=[t.name for t in family.outputs],
-            dynamic_shapes=_dynamic_shapes(family),
-            opset_version=OPSET,
-            external_data=False,
-            verbose=False,
-        )
-    proto = program.model_proto
+        proto = export(module, ctx)
     for key, value in metadata_props(ctx.record).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -185,7 +217,8 @@ def write_onnx(ctx: ExportContext, target: Path) -> dict[str, Any]:
     onnx.checker.check_model(proto, full_check=True)
     onnx.save_model(proto, str(target))
     return {
-        "exporter": "torch.onnx.export(dynamo=True)",
+        "exporter": exporter,
+        "exporter_reason": family.onnx_exporter_reason,
         "opset": OPSET,
         "dynamic_axes": {t.name: [s for s in t.shape if isinstance(s, str)] for t in family.inputs},
         "wrapper": family.onnx_wrapper_reason,

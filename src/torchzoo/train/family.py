@@ -80,6 +80,10 @@ class Family(ABC):
     #: how the runtime turns output 0 into what it shows: exp (log-probs), softmax (logits), sigmoid,
     #: identity (probabilities or regression values).
     output_transform: str = "identity"
+    #: "dynamo" (torch.onnx.export's default) or "torchscript" (the TorchScript-based exporter on the
+    #: scripted model, which keeps loops as ONNX Loop nodes); a family that changes it says why.
+    onnx_exporter: str = "dynamo"
+    onnx_exporter_reason: str = "torch.onnx.export's default exporter (torch.export-based)"
     #: why onnx_module wraps the model, when it does.
     onnx_wrapper_reason: str | None = None
 

@@ -57,22 +57,6 @@ class CharRNN(nn.Module):
         return self.softmax(output)
 
 
-class PadToMaxLength(nn.Module):
-    """ONNX wrapper: pad the sequence axis to ``max_length`` so the exporter unrolls a fixed loop.
-
-    The graph still accepts any length 1..max_length (a dynamic ``seq`` axis); padded steps are no-ops,
-    which the equivalence check proves against the unpadded eager model.
-    """
-
-    def __init__(self, model: nn.Module, max_length: int) -> None:
-        super().__init__()
-        self.model = model
-        self.max_length = max_length
-
-    def forward(self, letters: torch.Tensor) -> torch.Tensor:
-        return self.model(F.pad(letters, (0, 0, 0, self.max_length - letters.shape[1])))
-
-
 class NamesSplits:
     def __init__(self, data: NamesData, seed: int) -> None:
         folded = [fold_to_ascii(n) for n in data.names]
@@ -111,9 +95,12 @@ class NamesFamily(Family):
     output_transform = "exp"
     torchscript_reason = "scripted: forward loops over the sequence length of its input"
     dim_bounds = {"seq": (1, MAX_LENGTH)}  # noqa: RUF012
-    onnx_wrapper_reason = (
-        f"PadToMaxLength: the exporter unrolls Python loops, so the graph pads letters to {MAX_LENGTH} "
-        "steps (padded steps are no-ops) and accepts any length 1..64"
+    onnx_exporter = "torchscript"
+    onnx_exporter_reason = (
+        "forward loops over the letters of its input; the dynamo exporter unrolls Python loops, so a graph for "
+        "names of 1..64 letters had to pad every name to 64 steps (batch-1 onnxruntime latency 0.56 ms, slower "
+        "than eager); the TorchScript-based exporter on the scripted model keeps one ONNX Loop over the actual "
+        "length (0.12-0.16 ms, and exact on random 64-letter inputs)"
     )
 
     def build_model(self, spec: ModelSpec) -> nn.Module:
@@ -204,9 +191,6 @@ class NamesFamily(Family):
                 )
             )
         return cases
-
-    def onnx_module(self, model: nn.Module) -> nn.Module:
-        return PadToMaxLength(model, MAX_LENGTH)
 
 
 def _random_letters(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
