@@ -48,7 +48,7 @@ class TrainContext:
 @dataclass
 class TrainResult:
     metrics: dict[str, Any]
-    history: list[dict[str, float]]
+    history: list[dict[str, Any]]
     recipe: dict[str, Any] = field(default_factory=dict)
 
 

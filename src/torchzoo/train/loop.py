@@ -44,13 +44,14 @@ def fit(
     config: LoopConfig,
     scheduler: Any | None = None,
     on_epoch: EpochCallback | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """Train for ``config.epochs`` (or until early stopping); return one history row per epoch.
 
     ``train_batches(epoch)`` yields ``(inputs, target)``; ``validate()`` returns metrics prefixed
-    ``val_``. The weights with the best monitored value are restored at the end.
+    ``val_``. Each row also keeps the training loss of every iteration (``iteration_losses``). The
+    weights with the best monitored value are restored at the end.
     """
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     best_value = -np.inf if config.mode == "max" else np.inf
     best_state = copy.deepcopy(model.state_dict())
     stale = 0
@@ -58,6 +59,7 @@ def fit(
         start = time.perf_counter()
         model.train()
         total, count = 0.0, 0
+        iteration_losses: list[float] = []
         for inputs, target in train_batches(epoch):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(*inputs), target)
@@ -65,13 +67,15 @@ def fit(
             if config.clip_grad_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
             optimizer.step()
-            total += loss.item() * len(target)
+            iteration_losses.append(loss.item())
+            total += iteration_losses[-1] * len(target)
             count += len(target)
         if scheduler is not None:
             scheduler.step()
         model.eval()
         row = {"epoch": epoch, "train_loss": total / max(count, 1), **validate()}
         row["seconds"] = time.perf_counter() - start
+        row["iteration_losses"] = iteration_losses
         history.append(row)
         value = row.get(config.monitor, -row["train_loss"])
         if _better(value, best_value, config.mode):
@@ -161,7 +165,7 @@ def fit_tensors(
     scheduler: Any | None = None,
     on_epoch: EpochCallback | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """:func:`fit` over in-memory tensors: shuffled minibatches (seeded per epoch), validation each epoch
     with ``val_loss`` and ``val_acc`` (``val_mse`` for regression). ``transform`` maps a raw batch (e.g.
     uint8 pixels) to model input, so large datasets stay compact in memory."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 from torchzoo.artifact import atomic_path
 
 
-def plot_history(history: list[dict[str, float]], title: str, target: Path) -> None:
+def plot_history(history: list[dict[str, Any]], title: str, target: Path) -> None:
     """Loss (train/val) and every ``val_*`` metric that is not a loss, per epoch, into one PNG."""
     epochs = [row["epoch"] for row in history]
     metric_keys = [k for k in history[0] if k.startswith("val_") and k != "val_loss"] if history else []
