@@ -320,6 +320,17 @@ def bench(
     err.print(f"wrote {json_path} and {md_path}")
 
 
+@app.command()
+def report(artifacts_dir: ArtifactsDir = None) -> None:
+    """Write <artifacts>/report.md: the lab's accuracy, loss, fit and boundary plots of the trained models."""
+    from torchzoo import report as pages
+    from torchzoo.paths import artifacts_root
+
+    result = pages.write_report(artifacts_root(artifacts_dir))
+    skipped = f"; skipped: {', '.join(result.skipped)}" if result.skipped else ""
+    out.print(f"wrote {result.path} ({len(result.images)} plots in {result.path.parent / pages.REPORT_DIR}){skipped}")
+
+
 @app.command("list")
 def list_models(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -> None:
     """Every registered model, its data, size, metric and which artifacts exist."""

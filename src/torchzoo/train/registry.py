@@ -27,8 +27,10 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     def load_family(self) -> Family:
+        """The family object for this model: the module's ``family_for(spec)`` where a module holds
+        several (variants whose input/output specs differ), else its ``FAMILY``."""
         module = importlib.import_module(f"torchzoo.train.{self.family}")
-        return module.FAMILY
+        return module.family_for(self) if hasattr(module, "family_for") else module.FAMILY
 
 
 _HOUSE_ACTIVATIONS = {

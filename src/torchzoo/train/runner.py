@@ -22,7 +22,7 @@ from torchzoo.train.family import TrainContext
 from torchzoo.train.plots import plot_history
 from torchzoo.train.registry import ModelSpec
 
-SINGLE_THREAD_BELOW = 50_000  # parameters
+SINGLE_THREAD_BELOW = 1_000_000  # parameters
 
 
 @dataclass
