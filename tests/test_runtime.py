@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, Zoo
 
 NO_TORCH = """
@@ -98,3 +100,38 @@ def test_manifest_is_self_describing(zoo: Zoo) -> None:
 
     props = {p.key: p.value for p in onnx.load(str(directory / "model.onnx")).metadata_props}
     assert json.loads(props["torchzoo.labels"]) == manifest["labels"]
+
+
+def test_provider_cuda_when_unavailable_is_a_clear_error(zoo: Zoo) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("a CUDA machine: 'cuda' is available here")
+    from conftest import run_cli
+
+    result = run_cli("predict", "names", "Rossi", "--provider", "cuda", "--artifacts-dir", str(zoo.exported("names")))
+    assert result.returncode == 2
+    assert "CUDA was requested but onnxruntime cannot use it here" in result.stderr
+
+
+def test_provider_auto_falls_back_quietly(monkeypatch, zoo: Zoo) -> None:
+    """onnxruntime-gpu without CUDA libraries lists CUDA but creates a CPU session: auto says so in one
+    line and runs on CPU."""
+    import onnxruntime
+
+    from torchzoo.serve_cli import session as session_module
+
+    real = onnxruntime.InferenceSession
+
+    class CudaListedButMissing(real):  # type: ignore[misc, valid-type]
+        def __init__(self, path, options=None, providers=None):
+            super().__init__(path, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(onnxruntime, "InferenceSession", CudaListedButMissing)
+    graph = zoo.exported("names") / "names" / "model.onnx"
+    session, provider, notice = session_module.create_session(graph, "auto")
+    assert provider == "cpu" and "CUDA provider failed to initialise" in notice
+    assert session.get_providers() == ["CPUExecutionProvider"]
