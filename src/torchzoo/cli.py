@@ -178,7 +178,8 @@ def _report_row(model: str, report: Any) -> dict[str, Any]:
         "heldout_max_abs": max((r.max_abs for r in heldout), default=None),
         "random_max_abs": max((r.max_abs for r in random), default=None),
         "tolerance": report.tolerance,
-        "case_tolerance": max((t for t, _ in report.case_tolerances.values()), default=None),
+        "case_tolerance": max((t for t, _, _ in report.case_tolerances.values()), default=None),
+        "case_rtol": max((r for _, r, _ in report.case_tolerances.values()), default=None),
         "heldout_top1_agreement": min(agreements) if agreements else None,
         "runners": len({r.runner for r in report.rows}),
         "passed": report.passed,
@@ -206,12 +207,12 @@ def _print_reports(rows: list[dict[str, Any]], title: str, as_json: bool) -> Non
                 r["format"],
                 num(r.get("heldout_max_abs")),
                 num(r.get("random_max_abs")),
-                num(r.get("tolerance")) + (f" ({num(r['case_tolerance'])}*)" if r.get("case_tolerance") else ""),
+                num(r.get("tolerance")) + ("*" if r.get("case_tolerance") or r.get("case_rtol") else ""),
                 "-" if agree is None else f"{agree:.0%}",
                 "pass" if r["passed"] else f"[red]FAIL[/red] {r['error']}",
             )
         out.print(table)
-        if any(r.get("case_tolerance") for r in rows):
+        if any(r.get("case_tolerance") or r.get("case_rtol") for r in rows):
             out.print("* some cases have a wider tolerance, justified in equivalence.json (case_tolerances)")
     if failed:
         raise typer.Exit(1)

@@ -39,8 +39,8 @@ class FormatReport:
     tolerance_reason: str
     rows: list[CheckRow] = field(default_factory=list)
     error: str | None = None
-    #: cases checked at another tolerance than the format's: case -> (tolerance, why)
-    case_tolerances: dict[str, tuple[float, str]] = field(default_factory=dict)
+    #: cases checked at another tolerance than the format's: case -> (abs tolerance, rel tolerance, why)
+    case_tolerances: dict[str, tuple[float, float, str]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -73,7 +73,8 @@ class FormatReport:
             "tolerance_abs": self.tolerance,
             "tolerance_reason": self.tolerance_reason,
             "case_tolerances": {
-                case: {"tolerance_abs": t, "reason": why} for case, (t, why) in self.case_tolerances.items()
+                case: {"tolerance_abs": t, "tolerance_rel": r, "reason": why}
+                for case, (t, r, why) in self.case_tolerances.items()
             },
             "max_abs": self.max_abs,
             "max_rel": max((r.max_rel for r in self.rows), default=float("nan")),
@@ -93,17 +94,23 @@ def agreement(task: str, reference: np.ndarray, candidate: np.ndarray) -> float 
     return None
 
 
-def compare_outputs(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> list[tuple[float, float]]:
-    """Per output: (max abs diff, max rel diff). Shapes must match exactly."""
+def compare_outputs(
+    reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], atol: float = 0.0, rtol: float = 0.0
+) -> list[tuple[float, float, bool]]:
+    """Per output: (max abs diff, max rel diff, every element within ``atol + rtol * |reference|``).
+    Shapes must match exactly; a non-finite difference never passes."""
     results = []
     for ref, cand in zip(reference, candidate, strict=True):
         if ref.shape != cand.shape:
             raise ValueError(f"shape mismatch: reference {ref.shape} vs exported {cand.shape}")
-        diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
+        ref64 = ref.astype(np.float64)
+        diff = np.abs(ref64 - cand.astype(np.float64))
         if not np.all(np.isfinite(diff)):
-            return [(float("inf"), float("inf"))]
-        rel = diff / np.maximum(np.abs(ref.astype(np.float64)), 1e-6)
-        results.append((float(diff.max(initial=0.0)), float(rel.max(initial=0.0))))
+            results.append((float("inf"), float("inf"), False))
+            continue
+        rel = diff / np.maximum(np.abs(ref64), 1e-6)
+        within = bool(np.all(diff <= atol + rtol * np.abs(ref64)))
+        results.append((float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), within))
     return results
 
 
@@ -124,16 +131,16 @@ def check_format(
         for case in cases:
             try:
                 got = runner(case.inputs)
-                diffs = compare_outputs(expected[case.name], got)
+                case_tolerance = tolerance if case.tolerance is None else case.tolerance
+                diffs = compare_outputs(expected[case.name], got, case_tolerance, case.rtol)
             except Exception as exc:  # a runtime that cannot run the case fails the check, with the reason
                 report.error = f"{runner_name} on {case.name}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
                 return report
-            case_tolerance = tolerance if case.tolerance is None else case.tolerance
-            if case.tolerance is not None:
-                report.case_tolerances[case.name] = (case.tolerance, case.tolerance_reason or "")
-            for index, (max_abs, max_rel) in enumerate(diffs):
+            if case.tolerance is not None or case.rtol:
+                report.case_tolerances[case.name] = (case_tolerance, case.rtol, case.tolerance_reason or "")
+            for index, (max_abs, max_rel, within) in enumerate(diffs):
                 agree = agreement(task, expected[case.name][index], got[index]) if index == 0 else None
-                ok = max_abs <= case_tolerance and (case.kind != "heldout" or agree in (None, 1.0))
+                ok = within and (case.kind != "heldout" or agree in (None, 1.0))
                 report.rows.append(
                     CheckRow(
                         runner=runner_name,

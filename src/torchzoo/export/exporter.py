@@ -81,6 +81,7 @@ def _case_table(cases: list[CheckCase]) -> list[dict[str, Any]]:
             "input_shapes": [list(a.shape) for a in c.inputs],
             "tolerance": c.tolerance,
             "tolerance_reason": c.tolerance_reason,
+            "rtol": c.rtol,
         }
         for c in cases
     ]
@@ -101,6 +102,7 @@ def _load_cases(directory: Path, table: list[dict[str, Any]]) -> list[CheckCase]
                 c["kind"],
                 c.get("tolerance"),
                 c.get("tolerance_reason"),
+                c.get("rtol", 0.0),
             )
             for c in table
         ]

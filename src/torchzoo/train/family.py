@@ -59,9 +59,11 @@ class CheckCase:
     name: str
     inputs: tuple[np.ndarray, ...]
     kind: str  # "heldout" | "random"
-    #: a case-specific abs tolerance (None: the family's), with the reason the math justifies it
+    #: a case-specific abs tolerance (None: the family's) and relative tolerance: an element passes when
+    #: |diff| <= tolerance + rtol * |reference|; with the reason the math justifies it
     tolerance: float | None = None
     tolerance_reason: str | None = None
+    rtol: float = 0.0
 
 
 class Family(ABC):
