@@ -293,6 +293,7 @@ def names_training(data_dir: Path | None, tutorial_steps: int, seed: int = 0) ->
     from torchzoo.train.family import TrainContext
     from torchzoo.train.names import FAMILY, CharRNN, NamesSplits
     from torchzoo.train.registry import get
+    from torchzoo.train.runner import training_threads
 
     splits = NamesSplits(read_names(find_dataset("names", "names/*.txt", data_dir)), seed)
     torch.manual_seed(seed)
@@ -318,7 +319,8 @@ def names_training(data_dir: Path | None, tutorial_steps: int, seed: int = 0) ->
     torch.manual_seed(seed)
     ours = CharRNN(57, 128, 18)
     start = time.perf_counter()
-    result = FAMILY.fit(spec, ours, splits, TrainContext(profile="full", seed=seed))
+    with training_threads(ours):  # as `torchzoo train` runs it
+        result = FAMILY.fit(spec, ours, splits, TrainContext(profile="full", seed=seed))
     seconds = time.perf_counter() - start
     reached = next(
         (

@@ -145,7 +145,7 @@ class NamesFamily(Family):
             "momentum": 0.9,
             "batch_size": 64,
             "batching": "by length: names sorted into batches of similar length (shuffled per epoch)",
-            "epochs": 3 if ctx.quick else 20,
+            "epochs": 3 if ctx.quick else 16,
             "schedule": "cosine",
             "clip_grad_norm": 5.0,
             "loss": "NLLLoss",

@@ -6,9 +6,11 @@ needs to rebuild and describe the model), ``metrics.json``, ``history.json`` and
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,20 @@ class TrainOutcome:
     error: str | None = None
 
 
+@contextlib.contextmanager
+def training_threads(model: torch.nn.Module) -> Iterator[int]:
+    """Train small models on one intra-op thread (a second costs them more than it gives, and on a busy
+    machine far more); larger ones on torch's default. Yields the thread count used."""
+    previous = torch.get_num_threads()
+    small = sum(p.numel() for p in model.parameters()) < SINGLE_THREAD_BELOW
+    threads = 1 if small else previous
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(previous)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -52,13 +68,8 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
     seed_everything(ctx.seed)
     model = family.build_model(spec)
     parameters = sum(p.numel() for p in model.parameters())
-    threads = 1 if parameters < SINGLE_THREAD_BELOW else torch.get_num_threads()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with training_threads(model) as threads:
         result = family.fit(spec, model, data, ctx)
-    finally:
-        torch.set_num_threads(previous_threads)
     seconds = time.perf_counter() - start
 
     record = {

@@ -1,0 +1,174 @@
+"""The convolutional families: the blitz CIFAR-10 CNN and the CelebA MultiClassifier (on its MNIST stand-in).
+
+Quick profiles only. cifar10-cnn must reach a stated accuracy and export in every format; celeba-multilabel
+(~104.6M parameters) must train, say in its manifest that its data is a stand-in, and export; its
+stand-in generator must be deterministic and label exactly the digits it draws.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from conftest import ROOT, Zoo, run_cli
+
+QUICK_CIFAR_ACCURACY = 0.30  # quick profile (2 epochs, 9,000 images): 0.34-0.36 over seeds 0-2; full >= 0.50
+ORT_RUNNERS = {f"onnxruntime_cpu_opt_{level}" for level in ("disabled", "basic", "extended", "all")}
+
+
+def _read(directory: Path, name: str) -> dict:
+    return json.loads((directory / name).read_text())
+
+
+# --- cifar10-cnn -------------------------------------------------------------------------------------
+
+
+def test_cifar_quick_profile_reaches_accuracy(zoo: Zoo) -> None:
+    directory = zoo.trained("cifar10-cnn") / "cifar10-cnn"
+    metrics = _read(directory, "metrics.json")
+    assert next(iter(metrics)) == "test_accuracy"
+    assert metrics["test_accuracy"] >= QUICK_CIFAR_ACCURACY
+    assert metrics["test_size"] == 10_000
+    assert len(metrics["per_class_accuracy"]) == 10
+    record = _read(directory, "train.json")
+    assert record["dataset"]["stand_in"] is False
+    assert "SUBSET" in record["dataset"]["caveat"] and "JPEG" in record["dataset"]["caveat"]
+    assert record["dataset"]["validation_images"] == 1000
+    assert record["labels"][:3] == ["airplane", "automobile", "bird"]
+    assert record["parameters"] == 62_006  # the tutorial's Net
+    prep = record["preprocessing"]
+    assert (prep["mode"], prep["size"], prep["mean"], prep["std"]) == ("RGB", [32, 32], [0.5] * 3, [0.5] * 3)
+    assert record["postprocessing"]["transform"] == "softmax"
+
+
+def test_cifar_exports_every_format_equivalently(zoo: Zoo) -> None:
+    directory = zoo.exported("cifar10-cnn") / "cifar10-cnn"
+    manifest = _read(directory, "manifest.json")
+    assert set(manifest["formats"]) == {"state_dict", "torchscript", "onnx"}
+    report = _read(directory, "equivalence.json")
+    for name, fmt in report["formats"].items():
+        assert fmt["passed"] is True, name
+        assert fmt["heldout_top1_agreement"] == 1.0, name
+        assert fmt["max_abs"] <= 1e-5, name
+    onnx_checks = report["formats"]["onnx"]["checks"]
+    assert {c["runner"] for c in onnx_checks} == ORT_RUNNERS
+    assert {(c["kind"], c["input_shapes"][0][0]) for c in onnx_checks} == {
+        ("heldout", 1),
+        ("heldout", 64),
+        ("random", 1),
+        ("random", 64),
+    }
+
+
+# --- celeba-multilabel: the stand-in generator --------------------------------------------------------
+
+
+def _solid_digits() -> object:
+    """Ten 28x28 "digits" that are solid squares (class k = image k), so each one drawn is one blob."""
+    from torchzoo.train.datasets import ImageSplit
+
+    images = np.zeros((10, 28, 28), dtype=np.uint8)
+    images[:, 4:24, 4:24] = 255
+    return ImageSplit(images, np.arange(10, dtype=np.int64))
+
+
+def test_stand_in_canvases_are_deterministic_per_seed() -> None:
+    from torchzoo.train.celeba import DigitCanvases
+
+    digits = _solid_digits()
+    first, labels = DigitCanvases(digits, seed=7, stream=0).batch(range(5))
+    again, labels_again = DigitCanvases(digits, seed=7, stream=0).batch(range(5))
+    assert first.dtype == np.uint8 and first.shape == (5, 3, 256, 256)
+    assert np.array_equal(first, again) and np.array_equal(labels, labels_again)
+    # one canvas is the same whichever batch draws it
+    assert np.array_equal(DigitCanvases(digits, seed=7, stream=0).batch([3])[0][0], first[3])
+    other_seed, _ = DigitCanvases(digits, seed=8, stream=0).batch(range(5))
+    other_split, _ = DigitCanvases(digits, seed=7, stream=1).batch(range(5))
+    assert not np.array_equal(first, other_seed) and not np.array_equal(first, other_split)
+
+
+def test_stand_in_labels_are_the_digits_drawn() -> None:
+    from torchzoo.train.celeba import DigitCanvases
+
+    canvases = DigitCanvases(_solid_digits(), seed=0, stream=2)
+    counts = set()
+    pixels, labels = canvases.batch(range(60))
+    for index in range(60):
+        canvas, drawn = canvases.draw(index)
+        assert np.array_equal(canvas, pixels[index])
+        assert 1 <= len(drawn) <= 4
+        counts.add(len(drawn))
+        expected = np.zeros(10, dtype=np.float32)
+        expected[drawn] = 1.0
+        assert np.array_equal(labels[index], expected)
+        # every digit drawn is on the canvas, apart from the others: one blob of ink per digit
+        ink = np.any(canvas != _background(canvas)[:, None, None], axis=0)
+        _, blobs = ndimage.label(ink)
+        assert blobs == len(drawn), (index, drawn)
+    assert counts == {1, 2, 3, 4}
+
+
+def _background(canvas: np.ndarray) -> np.ndarray:
+    """The most common colour of a canvas (its background)."""
+    colours, frequency = np.unique(canvas.reshape(3, -1).T, axis=0, return_counts=True)
+    return colours[frequency.argmax()]
+
+
+def test_real_celeba_source_is_refused_with_a_clear_message() -> None:
+    from torchzoo.errors import DataNotFoundError
+    from torchzoo.train.registry import ModelSpec, get
+
+    base = get("celeba-multilabel")
+    spec = ModelSpec(base.name, base.family, base.task, base.dataset, base.summary, {"source": "celeba"})
+    with pytest.raises(DataNotFoundError, match="not implemented"):
+        spec.load_family().load_data(spec, None, 0)
+
+
+def test_a_real_celeba_copy_is_reported_as_found_but_unused(tmp_path: Path) -> None:
+    from torchzoo.train.registry import get
+
+    (tmp_path / "celeba" / "img_align_celeba").mkdir(parents=True)
+    (tmp_path / "celeba" / "list_attr_celeba.txt").write_text("0\n")
+    (tmp_path / "MNIST").symlink_to((ROOT.parent / "shared" / "data" / "MNIST").resolve())
+    spec = get("celeba-multilabel")
+    family = spec.load_family()
+    info = family.dataset_info(spec, family.load_data(spec, tmp_path, 0))
+    assert info["stand_in"] is True
+    assert info["real_celeba"].startswith("found at") and "not implemented" in info["real_celeba"]
+
+
+# --- celeba-multilabel: train + export (quick profile) ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_celeba_quick_profile_trains_and_exports(zoo: Zoo) -> None:
+    root = zoo.trained("celeba-multilabel")
+    directory = root / "celeba-multilabel"
+    metrics = _read(directory, "metrics.json")
+    assert list(metrics)[:3] == ["test_mean_f1", "test_exact_match", "test_loss"]
+    assert 0.0 <= metrics["test_mean_f1"] <= 1.0 and 0.0 <= metrics["test_exact_match"] <= 1.0
+    assert list(metrics["per_label_f1"]) == [str(d) for d in range(10)]
+    assert metrics["stand_in"] is True
+    history = _read(directory, "history.json")
+    assert len(history) == 2 and history[1]["train_loss"] < history[0]["train_loss"] < 0.75
+    record = _read(directory, "train.json")
+    assert record["dataset"]["stand_in"] is True and "MNIST" in record["dataset"]["explanation"]
+    assert record["labels"] == [str(d) for d in range(10)]
+    assert record["parameters"] == 104_577_418  # 104,584,348 with CelebA's 40 outputs
+    assert record["preprocessing"]["size"] == [256, 256]
+    assert record["outputs"][0]["shape"] == ["batch", 10]
+
+    # ~420 MB per format file: the test exports ONNX + state_dict (TorchScript is checked in the README run)
+    result = run_cli("export", "celeba-multilabel", "--format", "onnx", "--artifacts-dir", str(root))
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = _read(directory, "equivalence.json")["formats"]["onnx"]
+    assert report["passed"] is True and report["heldout_top1_agreement"] == 1.0
+    assert {c["runner"] for c in report["checks"]} == ORT_RUNNERS
+    assert {c["input_shapes"][0][0] for c in report["checks"]} == {1, 2}
+    manifest = _read(directory, "manifest.json")
+    assert manifest["dataset"]["stand_in"] is True
+    assert "onnx" in manifest["formats"]
