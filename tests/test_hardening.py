@@ -249,3 +249,32 @@ def test_concurrent_exports_do_not_corrupt(names_copy: Path) -> None:
     assert all(p.wait() == 0 for p in processes)
     _artifact_state(names_copy / "names")
     assert run_cli("verify", "names", "--artifacts-dir", str(names_copy)).returncode == 0
+
+
+def test_image_size_extremes(tmp_path: Path) -> None:
+    """1x1 and 10000x10000 images are converted and resized; above 100 megapixels is refused before decoding."""
+    from PIL import Image
+
+    from torchzoo.image_codec import load_image
+
+    Image.new("RGB", (1, 1), (255, 0, 0)).save(tmp_path / "tiny.png")
+    assert load_image(tmp_path / "tiny.png", GREY).shape == (1, 28, 28)
+    Image.new("L", (10_000, 10_000), 255).save(tmp_path / "huge.png")
+    huge = load_image(tmp_path / "huge.png", GREY)
+    assert huge.shape == (1, 28, 28) and huge.min() == 255
+    Image.new("1", (10_001, 10_000)).save(tmp_path / "too_big.png")
+    with pytest.raises(UserInputError, match="at most 100,000,000 pixels"):
+        load_image(tmp_path / "too_big.png", GREY)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I", "I;16", "F"])
+def test_every_image_mode_is_converted(tmp_path: Path, mode: str) -> None:
+    from PIL import Image
+
+    from torchzoo.image_codec import load_image
+
+    path = tmp_path / ("image.tiff" if mode in ("I", "I;16", "F", "CMYK") else "image.png")
+    Image.new(mode, (40, 30)).save(path)
+    rgb = image_params("RGB", (32, 32), [0.5] * 3, [0.5] * 3, "test")
+    assert load_image(path, GREY).shape == (1, 28, 28)
+    assert load_image(path, rgb).shape == (3, 32, 32)

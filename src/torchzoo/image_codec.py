@@ -13,6 +13,7 @@ runtime calls :func:`load_image` then :func:`normalize`, so both compute the ver
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,8 @@ def load_image(path: str | Path, params: dict[str, Any]) -> np.ndarray:
     height, width = params["size"]
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused just below instead
             if image.width * image.height > MAX_PIXELS:
                 raise UserInputError(f"{path} is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels")
             if image.format == "JPEG":
