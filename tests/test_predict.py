@@ -165,3 +165,30 @@ def test_api_predicts_from_copied_artifacts(zoo: Zoo, mnist_pngs: tuple, tmp_pat
     by_array = model.predict([images])  # a uint8 batch straight from numpy
     assert [r["label"] for r in by_path] == [r["label"] for r in by_array]
     assert isinstance(by_path[0]["top"][0]["probability"], float)
+
+
+@pytest.mark.slow
+def test_celeba_stand_in_canvas_predicts_label_sets(zoo: Zoo, tmp_path: Path) -> None:
+    """The multi-label model through the CLI and the API: a stand-in canvas saved as PNG (any size: the
+    runtime resizes to 256x256), every label scored, --threshold decides the set."""
+    from torchzoo.serve_cli import load
+    from torchzoo.train.celeba import DigitCanvases
+    from torchzoo.train.datasets import read_mnist
+
+    pixels, _ = DigitCanvases(read_mnist(DATA / "MNIST" / "raw").test, seed=7, stream=9).draw(0)
+    image = Image.fromarray(pixels.transpose(1, 2, 0))
+    image.save(tmp_path / "canvas.png")
+    image.resize((300, 300)).save(tmp_path / "canvas_300.jpg")
+    paths = [str(tmp_path / "canvas.png"), str(tmp_path / "canvas_300.jpg")]
+    for threshold in ("0.0", "1.0"):
+        results = _predict(zoo, "celeba-multilabel", *paths, extra=("--threshold", threshold))["results"]
+        for r in results:
+            assert sorted(r["all"]) == [str(d) for d in range(10)]
+            assert all(0.0 <= p <= 1.0 for p in r["all"].values())
+            expected = [d for d, p in r["all"].items() if p >= float(threshold)]
+            assert r["labels"] == expected
+    assert _predict(zoo, "celeba-multilabel", paths[0], extra=("--threshold", "0.0"))["results"][0]["labels"] == [
+        str(d) for d in range(10)
+    ]
+    model = load(zoo.exported("celeba-multilabel") / "celeba-multilabel")
+    assert model.predict(paths[0], threshold=0.5)[0]["all"] == pytest.approx(results[0]["all"], abs=1e-6)
