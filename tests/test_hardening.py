@@ -202,26 +202,19 @@ def _artifact_state(directory: Path) -> str:
     return manifest["manifest_sha256"]
 
 
+def _start_export(root: Path) -> subprocess.Popen:
+    """``torchzoo export names --format all`` in a background process."""
+    command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "export", "names", "--format", "all"]
+    return subprocess.Popen(
+        [*command, "--artifacts-dir", str(root)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 @pytest.mark.parametrize("delay", [0.5, 1.5, 2.5, 3.5, 5.0])
 def test_sigkill_during_export_leaves_old_or_new_set(names_copy: Path, delay: float) -> None:
     directory = names_copy / "names"
     _artifact_state(directory)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from torchzoo.cli import main; main()",
-            "export",
-            "names",
-            "--format",
-            "all",
-            "--artifacts-dir",
-            str(names_copy),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _start_export(names_copy)
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -234,18 +227,7 @@ def test_sigkill_during_export_leaves_old_or_new_set(names_copy: Path, delay: fl
 
 
 def test_concurrent_exports_do_not_corrupt(names_copy: Path) -> None:
-    command = [
-        sys.executable,
-        "-c",
-        "from torchzoo.cli import main; main()",
-        "export",
-        "names",
-        "--format",
-        "all",
-        "--artifacts-dir",
-        str(names_copy),
-    ]
-    processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    processes = [_start_export(names_copy) for _ in range(2)]
     assert all(p.wait() == 0 for p in processes)
     _artifact_state(names_copy / "names")
     assert run_cli("verify", "names", "--artifacts-dir", str(names_copy)).returncode == 0
