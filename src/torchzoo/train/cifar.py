@@ -12,7 +12,6 @@ and the recipe runs more epochs than the tutorial's 2.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,19 +99,6 @@ class CifarSplits:
         return self.model_input(images), torch.from_numpy(targets)
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore the setting. Batch-4 steps of a 62K-parameter net gain nothing
-    from intra-op threads, and on a busy 2-core machine two threads made a step ~40x slower (0.48 s vs 12 ms,
-    measured)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class CifarFamily(Family):
     inputs = (TensorSpec("images", ("batch", *SAMPLE_SHAPE), description="normalized RGB, (x/255 - 0.5) / 0.5"),)
     outputs = (TensorSpec("logits", ("batch", 10), description="class logits (softmax for probabilities)"),)
@@ -162,7 +148,6 @@ class CifarFamily(Family):
             "augmentation": "random horizontal flip (p=0.5, seeded)",
             "best_epoch_restore": "val_acc",
             "schedule": "cosine annealing over the epochs",
-            "torch_threads": 1,
             "note": (
                 "the tutorial's recipe (SGD 0.001, momentum 0.9, batch 4) with more epochs than its 2, random "
                 "horizontal flips and a cosine learning-rate decay, because only 10,000 training images are "
@@ -188,17 +173,16 @@ class CifarFamily(Family):
 
         config = loop.LoopConfig(epochs=recipe["epochs"])
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
-        with single_thread():
-            history = loop.fit(
-                model,
-                optimizer,
-                F.cross_entropy,
-                train_batches,
-                validate,
-                config,
-                scheduler=scheduler,
-                on_epoch=ctx.on_epoch,
-            )
+        history = loop.fit(
+            model,
+            optimizer,
+            F.cross_entropy,
+            train_batches,
+            validate,
+            config,
+            scheduler=scheduler,
+            on_epoch=ctx.on_epoch,
+        )
         x_test, y_test = data.split("test")
         scores = loop.predict_batches(model, ((x_test[i],) for i in loop.minibatches(len(y_test), 1000, None)))
         test = loop.classification_metrics(scores, y_test, self.labels(data))
