@@ -13,6 +13,7 @@ Results go to ``benchmarks/results.json`` and ``benchmarks/results.md``. Benchma
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -29,8 +30,10 @@ import torch
 from torch import nn
 
 from torchzoo import artifact
+from torchzoo.errors import UserInputError
 from torchzoo.export.formats import quiet
 from torchzoo.serve_cli.session import import_onnxruntime
+from torchzoo.train import registry
 from torchzoo.train.registry import ModelSpec
 from torchzoo.train.runner import load_trained
 
@@ -66,6 +69,18 @@ def interleaved(runs: dict[str, Run], rounds: int, calls: int) -> dict[str, list
                 if round_index:  # round 0 warms caches and lazy initialisation
                     times[name].append(elapsed)
     return times
+
+
+def calls_per_round(seconds_per_call: float, config: BenchConfig) -> int:
+    """Batch-1 calls per round: ``config.calls_per_round`` for fast models, fewer (>= 3) for slow ones.
+
+    A round of one runtime aims at ~50 ms or more, so microsecond models get many calls per round and a
+    100M-parameter model (~0.1 s a call) gets 3: every model is measured over the same number of rounds.
+    """
+    return max(3, min(config.calls_per_round, int(ROUND_SECONDS / max(seconds_per_call, 1e-9))))
+
+
+ROUND_SECONDS = 0.05
 
 
 def round_ratios(times: dict[str, list[float]], numerator: str, denominator: str, calls: int) -> float:
@@ -162,17 +177,21 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
             found["onnxruntime_cuda"] = onnx("cuda")
         return found
 
+    one, many = _inputs(directory, 1), _inputs(directory, large)
     runners: dict[str, Callable] = {}
+    slowest = 0.0
     for name, load in loaders().items():
         before = rss_mb()
         runners[name] = load()
         with torch.no_grad():
-            runners[name](_inputs(directory, 1))
+            runners[name](one)  # lazy initialisation
+            start = time.perf_counter()
+            runners[name](one)
+            slowest = max(slowest, time.perf_counter() - start)
         memory[name] = round(rss_mb() - before, 1)
 
-    one, many = _inputs(directory, 1), _inputs(directory, large)
     rounds = 3 if config.quick else config.rounds
-    calls = 3 if config.quick else config.calls_per_round
+    calls = 3 if config.quick else calls_per_round(slowest, config)
     with torch.no_grad():
         latency = interleaved({n: (lambda r=r: r(one)) for n, r in runners.items()}, rounds, calls)
         big_calls = 1 if config.quick or large < 64 else 3
@@ -184,6 +203,9 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
         "parameters": manifest["parameters"],
         "flops_per_sample": flops,
         "large_batch": large,
+        "rounds": rounds,
+        "calls_per_round": calls,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "sizes_bytes": {fmt: manifest["files"][info["file"]]["bytes"] for fmt, info in manifest["formats"].items()},
         "rss_added_mb": memory,
         "runtimes": {},
@@ -354,7 +376,56 @@ def environment() -> dict[str, Any]:
         "providers": ort.get_available_providers(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "matmul_peak_gflops": matmul_peak_gflops(),
     }
+
+
+def matmul_peak_gflops(size: int = 1024, repeats: int = 10) -> float:
+    """What this CPU does at best here: the fastest of ``repeats`` float32 ``size``^3 matmuls (torch, MKL).
+
+    The reference for the achieved GFLOP/s of each model (the "% of peak" column): a large dense matmul is
+    the most favourable float32 workload, so no model can be expected to run faster than this.
+    """
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def read_results(out_dir: Path) -> dict[str, Any]:
+    """The results.json of an earlier run (for ``--update``); a clear error when there is none."""
+    path = out_dir / "results.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"--update: no earlier results at {path}; run 'torchzoo bench' without --update") from None
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"--update: cannot read {path}: {exc}") from None
+
+
+def merge_results(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``earlier`` with the model rows and sections measured ``now`` put in (registry order kept by name).
+
+    Each model row carries its own ``measured_at``; the environment of the latest run is kept, plus the
+    list of runs merged, so a partial update is never mistaken for one run.
+    """
+    if earlier.get("quick") != now.get("quick"):
+        raise UserInputError("--update: cannot merge a --quick run with a full run (or the other way round)")
+    rows = {r["model"]: r for r in earlier.get("models", [])}
+    rows.update({r["model"]: r for r in now["models"]})
+    order = {spec.name: i for i, spec in enumerate(registry.MODELS)}
+    merged = {**earlier, **{k: v for k, v in now.items() if v and k != "models"}}
+    merged["models"] = sorted(rows.values(), key=lambda r: order.get(r["model"], len(order)))
+    merged["session_tuning"] = {**earlier.get("session_tuning", {}), **now.get("session_tuning", {})}
+    merged["runs_merged"] = [
+        *earlier.get("runs_merged", [f"{earlier['environment']['date']}: {len(earlier.get('models', []))} model rows"]),
+        f"{now['environment']['date']}: {', '.join(r['model'] for r in now['models']) or 'no model rows'}",
+    ]
+    return merged
 
 
 def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -363,6 +434,10 @@ def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     artifact.write_json_atomic(json_path, results)
     artifact.write_bytes_atomic(md_path, render_markdown(results).encode())
     return json_path, md_path
+
+
+def _share(gflops: float, peak: float | None) -> str:
+    return f" ({100 * gflops / peak:.0f}%)" if peak else ""
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -374,11 +449,24 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"onnxruntime {env['onnxruntime']} ({', '.join(env['providers'])}); {env['date']}.",
         "Latency: batch 1, median and p99 over interleaved rounds. Ratios: median of per-round ratios "
         "(eager time / onnxruntime time; > 1 means onnxruntime is faster).",
+        *(
+            [f"Rows from more than one run (`bench --update`): {'; '.join(results['runs_merged'])}."]
+            if results.get("runs_merged")
+            else []
+        ),
         "",
         "| model | params | MFLOP/sample | eager b1 ms (p99) | TorchScript b1 ms (p99) | ORT CPU b1 ms (p99) "
-        "| ORT vs eager b1 | ORT vs TS b1 | batch | eager /s | ORT /s | ORT GFLOP/s | ONNX MB | RSS +MB eager/TS/ORT |",
+        "| ORT vs eager b1 | ORT vs TS b1 | batch | eager /s | ORT /s | ORT GFLOP/s (% of peak) | ONNX MB "
+        "| RSS +MB eager/TS/ORT |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    peak = env.get("matmul_peak_gflops")
+    if peak:
+        lines.insert(
+            -3,
+            f"Peak reference: a 1024x1024 float32 matmul (torch/MKL, {env['torch_threads']} threads) runs at "
+            f"{peak:.0f} GFLOP/s here; '% of peak' compares each model's batch throughput with it.",
+        )
     for r in results["models"]:
         rt = r["runtimes"]
 
@@ -391,7 +479,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| {lat('torchscript')} | {lat('onnxruntime_cpu')} | {r['onnxruntime_vs_eager_b1']:.2f}x "
             f"| {r['onnxruntime_vs_torchscript_b1']:.2f}x | {r['large_batch']} "
             f"| {rt['torch_eager']['throughput_per_s']:,.0f} | {rt['onnxruntime_cpu']['throughput_per_s']:,.0f} "
-            f"| {rt['onnxruntime_cpu']['gflops_per_s']:.2f} | {r['sizes_bytes'].get('onnx', 0) / 2**20:.2f} "
+            f"| {rt['onnxruntime_cpu']['gflops_per_s']:.2f}{_share(rt['onnxruntime_cpu']['gflops_per_s'], peak)} "
+            f"| {r['sizes_bytes'].get('onnx', 0) / 2**20:.2f} "
             f"| {mem.get('torch_eager', 0):.0f}/{mem.get('torchscript', 0):.0f}/{mem.get('onnxruntime_cpu', 0):.0f} |"
         )
     if results.get("session_tuning"):

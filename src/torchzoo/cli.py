@@ -283,6 +283,10 @@ def _results_table(name: str, task: str, results: list[dict[str, Any]], top_k: i
     return table
 
 
+#: models whose onnxruntime session settings are compared: the smallest miss, an MLP, a recurrent net, the CNN
+SESSION_TUNED = ("linreg", "wine", "mnist-mlp", "mnist-lstm", "cifar10-cnn", "names")
+
+
 @app.command()
 def bench(
     model: Annotated[str, typer.Argument(help="A model name, or 'all' (every exported model).")] = "all",
@@ -291,6 +295,9 @@ def bench(
     tutorial_steps: Annotated[int, typer.Option(help="Tutorial-loop steps timed (scaled to 100,000).")] = 5000,
     cold_start_repeats: Annotated[int, typer.Option(help="Cold-start runs per command (0: skip).")] = 5,
     out_dir: Annotated[Path, typer.Option("--out", help="Where results.json and results.md go.")] = Path("benchmarks"),
+    update: Annotated[
+        bool, typer.Option(help="Replace only the rows measured now in an existing results.json; keep the rest.")
+    ] = False,
     artifacts_dir: ArtifactsDir = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -300,6 +307,7 @@ def bench(
     from torchzoo import bench as b
 
     root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
+    earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
     config = b.BenchConfig(quick=quick)
     results: dict[str, Any] = {"environment": b.environment(), "quick": quick, "models": []}
     with Progress(console=err, transient=True) as progress:
@@ -308,7 +316,7 @@ def bench(
             progress.update(task, description=f"bench {spec.name}")
             results["models"].append(b.bench_model(spec, root, config))
             progress.advance(task)
-        tuned = [s for s in specs if s.name in ("names", "mnist-mlp", "cifar10-cnn", "wine")]
+        tuned = [s for s in specs if s.name in SESSION_TUNED]
         results["session_tuning"] = {s.name: b.session_tuning(s, root, config) for s in tuned}
         if cold_start_repeats and (root / "names" / "manifest.json").exists():
             progress.update(task, description="cold start")
@@ -316,6 +324,8 @@ def bench(
         if training:
             progress.update(task, description="names training vs the tutorial loop")
             results["training"] = b.names_training(data_dir, tutorial_steps)
+    if earlier is not None:
+        results = b.merge_results(earlier, results)
     json_path, md_path = b.write_results(results, out_dir)
     out.print(md_path.read_text())
     err.print(f"wrote {json_path} and {md_path}")

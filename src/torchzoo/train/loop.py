@@ -29,6 +29,8 @@ class LoopConfig:
     monitor: str = "val_acc"
     mode: str = "max"  # "max" for accuracy, "min" for a loss
     restore_best: bool = True
+    # mixed precision for the forward pass (e.g. torch.bfloat16); the loss is computed in float32
+    autocast: torch.dtype | None = None
 
 
 def _better(value: float, best: float, mode: str) -> bool:
@@ -62,7 +64,12 @@ def fit(
         iteration_losses: list[float] = []
         for inputs, target in train_batches(epoch):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(*inputs), target)
+            if config.autocast is None:
+                loss = loss_fn(model(*inputs), target)
+            else:
+                with torch.autocast(target.device.type, dtype=config.autocast):
+                    output = model(*inputs)
+                loss = loss_fn(output.float(), target)
             loss.backward()
             if config.clip_grad_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
