@@ -55,7 +55,7 @@ def test_bench_writes_every_runtime_size_and_ratio(zoo: Zoo, results_dir: Path) 
     cold = results["cold_start"]
     assert cold["ratio_predict_over_torch"] > 0
     assert all(len(value["runs"]) == 1 for key, value in cold.items() if key != "ratio_predict_over_torch")
-    assert set(results["session_tuning"]["wine"]) == set(bench.SESSION_VARIANTS)
+    assert set(results["session_tuning"]["wine"]) == {*bench.SESSION_VARIANTS, "default + IO binding"}
     markdown = (results_dir / "results.md").read_text()
     assert any(line.startswith("| wine | ") for line in markdown.splitlines())
     assert "Cold start" in markdown and "Rows from more than one run" not in markdown
