@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from torchzoo import artifact, bench
-from torchzoo.errors import UserInputError
+from torchzoo import bench
+from torchzoo.core import artifact
+from torchzoo.core.errors import UserInputError
 
 from conftest import Zoo, run_cli
 

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from torchzoo.errors import UserInputError
-from torchzoo.image_codec import image_params
+from torchzoo.core.errors import UserInputError
+from torchzoo.core.image_codec import image_params
+from torchzoo.core.text_codec import ALPHABET
 from torchzoo.serve_cli.preprocess import preprocess
-from torchzoo.text_codec import ALPHABET
 
 from conftest import ROOT, Zoo, run_cli
 
@@ -76,7 +76,7 @@ def test_edited_manifest_is_refused(names_copy: Path) -> None:
 
 
 def test_unknown_schema_version_is_refused(names_copy: Path) -> None:
-    from torchzoo.artifact import seal_manifest
+    from torchzoo.core.artifact import seal_manifest
 
     path = names_copy / "names" / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -193,7 +193,7 @@ def test_float_batches_with_nan_are_refused(array: np.ndarray) -> None:
 
 def _artifact_state(directory: Path) -> str:
     """'complete' when the directory is exactly what its manifest says (every file, right hashes)."""
-    from torchzoo.artifact import read_manifest, verify_files
+    from torchzoo.core.artifact import read_manifest, verify_files
 
     manifest = read_manifest(directory)
     verify_files(directory, manifest)
@@ -237,7 +237,7 @@ def test_image_size_extremes(tmp_path: Path) -> None:
     """1x1 and 10000x10000 images are converted and resized; above 100 megapixels is refused before decoding."""
     from PIL import Image
 
-    from torchzoo.image_codec import load_image
+    from torchzoo.core.image_codec import load_image
 
     Image.new("RGB", (1, 1), (255, 0, 0)).save(tmp_path / "tiny.png")
     assert load_image(tmp_path / "tiny.png", GREY).shape == (1, 28, 28)
@@ -253,7 +253,7 @@ def test_image_size_extremes(tmp_path: Path) -> None:
 def test_every_image_mode_is_converted(tmp_path: Path, mode: str) -> None:
     from PIL import Image
 
-    from torchzoo.image_codec import load_image
+    from torchzoo.core.image_codec import load_image
 
     path = tmp_path / ("image.tiff" if mode in ("I", "I;16", "F", "CMYK") else "image.png")
     Image.new(mode, (40, 30)).save(path)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from torchzoo.image_codec import load_image, normalize
+from torchzoo.core.image_codec import load_image, normalize
 from torchzoo.train import registry
 from torchzoo.train.mnist_data import VAL_SIZE, MnistTensors
 
@@ -80,7 +80,7 @@ def test_manifest_preprocessing_is_what_training_used(zoo, name: str) -> None:
 
 def test_png_through_the_manifest_params_gives_the_training_input(tmp_path: Path, mnist_lstm_data) -> None:
     """A test digit saved as PNG and preprocessed as the runtime does equals the tensor training used."""
-    from torchzoo.paths import find_dataset
+    from torchzoo.core.paths import find_dataset
     from torchzoo.train.datasets import read_mnist
     from torchzoo.train.mnist_data import MNIST_EXPECTS, MNIST_RAW
 

@@ -66,7 +66,7 @@ def test_eager_model_matches_tutorial_one_name_loop(zoo: Zoo) -> None:
     """Batched, padded forward == the tutorial's one-letter-at-a-time loop on the same weights."""
     import torch
 
-    from torchzoo.text_codec import encode_names
+    from torchzoo.core.text_codec import encode_names
     from torchzoo.train.names import CharRNN
 
     torch.manual_seed(0)

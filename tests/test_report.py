@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from torchzoo import report
-from torchzoo.errors import UserInputError
+from torchzoo.core.errors import UserInputError
 
 from conftest import run_cli
 

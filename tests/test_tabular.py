@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchzoo.feature_codec import standardize
+from torchzoo.core.feature_codec import standardize
 from torchzoo.train.activations import LOG_FLOOR, BentIdentity, SoftExponential, SoftExponential2
 
 FORMATS = ("state_dict", "torchscript", "onnx")

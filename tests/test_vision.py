@@ -120,7 +120,7 @@ def _background(canvas: np.ndarray) -> np.ndarray:
 
 
 def test_real_celeba_source_is_refused_with_a_clear_message() -> None:
-    from torchzoo.errors import DataNotFoundError
+    from torchzoo.core.errors import DataNotFoundError
     from torchzoo.train.registry import ModelSpec, get
 
     base = get("celeba-multilabel")

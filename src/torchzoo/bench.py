@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchzoo import artifact
-from torchzoo.errors import UserInputError
+from torchzoo.core import artifact
+from torchzoo.core.errors import UserInputError
 from torchzoo.export.formats import quiet
 from torchzoo.serve_cli.session import import_onnxruntime
 from torchzoo.train import registry
@@ -262,7 +262,7 @@ def session_tuning(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str
 
 COLD_TORCH = """
 import sys, torch
-from torchzoo.text_codec import encode_names
+from torchzoo.core.text_codec import encode_names
 from torchzoo.train.names import CharRNN
 model = CharRNN(57, 128, 18)
 model.load_state_dict(torch.load(sys.argv[1], weights_only=True))
@@ -313,8 +313,8 @@ def names_training(data_dir: Path | None, tutorial_steps: int, seed: int = 0) ->
     100,000 one-name SGD steps (lr 0.005), timed over ``tutorial_steps`` steps and scaled to 100,000."""
     import random
 
-    from torchzoo.paths import find_dataset
-    from torchzoo.text_codec import encode_names
+    from torchzoo.core.paths import find_dataset
+    from torchzoo.core.text_codec import encode_names
     from torchzoo.train.datasets import read_names
     from torchzoo.train.family import TrainContext
     from torchzoo.train.names import FAMILY, CharRNN, NamesSplits

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from torchzoo.errors import ArtifactError, TorchzooError, UserInputError
+from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError
 
 app = typer.Typer(
     add_completion=False,
@@ -65,7 +65,7 @@ def train(
     """Train one model (or all) and write artifacts/<model>/ (state_dict, metrics, curves)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from torchzoo.paths import artifacts_root
+    from torchzoo.core.paths import artifacts_root
     from torchzoo.train import registry
     from torchzoo.train.family import TrainContext
     from torchzoo.train.runner import TrainOutcome, train_model
@@ -155,7 +155,7 @@ def verify(
 
 def _trained_specs(model: str, artifacts_dir: Path | None, need: str = "train.json") -> tuple[Path, list[Any]]:
     """The artifact root and the models to work on: the one named, or every model that has ``need``."""
-    from torchzoo.paths import artifacts_root
+    from torchzoo.core.paths import artifacts_root
     from torchzoo.train import registry
 
     root = artifacts_root(artifacts_dir)
@@ -235,7 +235,7 @@ def predict(
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
     """Predict with the exported ONNX graph through onnxruntime (torch is never imported)."""
-    from torchzoo.paths import artifacts_root
+    from torchzoo.core.paths import artifacts_root
     from torchzoo.serve_cli import load
 
     directory = Path(model) if Path(model).is_dir() else artifacts_root(artifacts_dir) / model
@@ -335,7 +335,7 @@ def bench(
 def report(artifacts_dir: ArtifactsDir = None) -> None:
     """Write <artifacts>/report.md: the lab's accuracy, loss, fit and boundary plots of the trained models."""
     from torchzoo import report as pages
-    from torchzoo.paths import artifacts_root
+    from torchzoo.core.paths import artifacts_root
 
     result = pages.write_report(artifacts_root(artifacts_dir))
     skipped = f"; skipped: {', '.join(result.skipped)}" if result.skipped else ""
@@ -345,8 +345,8 @@ def report(artifacts_dir: ArtifactsDir = None) -> None:
 @app.command("list")
 def list_models(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -> None:
     """Every registered model, its data, size, metric and which artifacts exist."""
-    from torchzoo import artifact
-    from torchzoo.paths import artifacts_root
+    from torchzoo.core import artifact
+    from torchzoo.core.paths import artifacts_root
     from torchzoo.train import registry
 
     root = artifacts_root(artifacts_dir)
@@ -393,6 +393,11 @@ def list_models(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -
 
 def _read_optional(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+from torchzoo.commands import register_all  # noqa: E402  (commands defined in their own modules)
+
+register_all(app)
 
 
 def main() -> None:

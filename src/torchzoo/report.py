@@ -36,9 +36,10 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from torchzoo import __version__, artifact
-from torchzoo.errors import UserInputError
-from torchzoo.feature_codec import standardize
+from torchzoo import __version__
+from torchzoo.core import artifact
+from torchzoo.core.errors import UserInputError
+from torchzoo.core.feature_codec import standardize
 from torchzoo.train import registry
 from torchzoo.train.registry import ModelSpec
 from torchzoo.train.runner import load_trained

@@ -1,6 +1,6 @@
 """Export a trained model to the requested formats, each proven equivalent before it lands; re-verify.
 
-Export builds the new artifact version in a staging directory (:func:`torchzoo.artifact.staged`): it
+Export builds the new artifact version in a staging directory (:func:`torchzoo.core.artifact.staged`): it
 saves the check inputs (``check_inputs.npz``), writes each format, checks it against the eager model,
 then writes ``equivalence.json`` and ``manifest.json`` (hashing every file) and publishes the whole set
 atomically. A failed check publishes nothing: the report goes to ``artifacts/.failed/`` and the command
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchzoo import artifact
-from torchzoo.errors import ArtifactError, CheckFailedError, UserInputError
+from torchzoo.core import artifact
+from torchzoo.core.errors import ArtifactError, CheckFailedError, UserInputError
 from torchzoo.export.equivalence import FormatReport, check_format
 from torchzoo.export.formats import FORMATS, ExportContext, quiet, torch_runner
 from torchzoo.export.manifest import build_manifest

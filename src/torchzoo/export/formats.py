@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchzoo import artifact
+from torchzoo.core import artifact
 from torchzoo.export.equivalence import Runner
 from torchzoo.train.family import Family
 from torchzoo.train.registry import ModelSpec

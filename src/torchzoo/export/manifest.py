@@ -13,7 +13,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from torchzoo import __version__, artifact
+from torchzoo import __version__
+from torchzoo.core import artifact
 from torchzoo.export.formats import FORMATS, export_versions
 
 _NOT_HASHED = {artifact.MANIFEST}

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from torchzoo import artifact
-from torchzoo.errors import ArtifactError
-from torchzoo.serve_cli.manifest import read_manifest
+from torchzoo.core import artifact
+from torchzoo.core.artifact import read_manifest
+from torchzoo.core.errors import ArtifactError
 from torchzoo.serve_cli.postprocess import results
 from torchzoo.serve_cli.preprocess import preprocess
 from torchzoo.serve_cli.session import create_session

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from torchzoo.errors import UserInputError
-from torchzoo.feature_codec import standardize
-from torchzoo.image_codec import load_image, normalize
-from torchzoo.text_codec import encode_names
+from torchzoo.core.errors import UserInputError
+from torchzoo.core.feature_codec import standardize
+from torchzoo.core.image_codec import load_image, normalize
+from torchzoo.core.text_codec import encode_names
 
 Prepared = tuple[tuple[np.ndarray, ...], list[str]]  # model inputs, and one display label per sample
 Preprocessor = Callable[[Sequence[Any], dict[str, Any], list[dict[str, Any]]], Prepared]

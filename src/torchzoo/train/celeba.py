@@ -10,7 +10,7 @@ CelebA is NOT present here (no copy could be had), so the model trains on a docu
 same input and task shape: 256x256 RGB canvases holding 1-4 real MNIST digits at random places (each in
 its own random cell of a 2x2 grid), sizes and colours on a dark background; the labels are the set of
 digits present (N=10, "0".."9"). Canvases are drawn deterministically from (seed, split, index), one batch
-at a time (uint8, normalized per batch with :func:`torchzoo.image_codec.normalize`). Training canvases use
+at a time (uint8, normalized per batch with :func:`torchzoo.core.image_codec.normalize`). Training canvases use
 MNIST training digits (the first 55,000), the validation canvases the last 5,000 training digits, test
 canvases the MNIST test digits.
 
@@ -34,9 +34,9 @@ from PIL import Image
 from sklearn.metrics import f1_score
 from torch import nn
 
-from torchzoo.errors import DataNotFoundError
-from torchzoo.image_codec import image_params, normalize
-from torchzoo.paths import data_root_candidates, find_dataset
+from torchzoo.core.errors import DataNotFoundError
+from torchzoo.core.image_codec import image_params, normalize
+from torchzoo.core.paths import data_root_candidates, find_dataset
 from torchzoo.train import loop
 from torchzoo.train.datasets import ImageSplit, read_mnist
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
@@ -71,7 +71,7 @@ CELEBA_NOT_IMPLEMENTED = (
     "training on real CelebA (40 attributes) is not implemented: this model's output width is fixed at the "
     "stand-in's 10 digits, and a CelebA model needs its own registry row and a family whose output spec is "
     "[batch, 40] (read celeba/list_attr_celeba.txt, images from celeba/img_align_celeba/ via "
-    "torchzoo.image_codec.load_image, which resizes them to 256x256)"
+    "torchzoo.core.image_codec.load_image, which resizes them to 256x256)"
 )
 
 

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from torchzoo.image_codec import image_params, normalize
-from torchzoo.paths import find_dataset
+from torchzoo.core.image_codec import image_params, normalize
+from torchzoo.core.paths import find_dataset
 from torchzoo.train import loop
 from torchzoo.train.datasets import ImageData, read_cifar10
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases

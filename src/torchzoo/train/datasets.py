@@ -1,6 +1,6 @@
 """Readers for the datasets in the tutorials' on-disk layouts (no torchvision, no downloads).
 
-Each reader finds its files through the data root search of :mod:`torchzoo.paths` and fails with a
+Each reader finds its files through the data root search of :mod:`torchzoo.core.paths` and fails with a
 one-line error naming where it looked and what it expects.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from torchzoo.errors import DataNotFoundError
+from torchzoo.core.errors import DataNotFoundError
 
 
 @dataclass

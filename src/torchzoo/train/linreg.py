@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchzoo.feature_codec import feature_params, standardize
+from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.registry import ModelSpec

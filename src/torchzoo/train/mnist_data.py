@@ -2,7 +2,7 @@
 
 ``mnist_ffnn``, ``mnist_mlp`` and ``mnist_rnn`` differ only in the model, the input shape, the pixel
 normalization and the recipe. This module reads the four IDX files (``MNIST/raw``), turns the uint8
-pixels into model input with :func:`torchzoo.image_codec.normalize` (the same function the runtime
+pixels into model input with :func:`torchzoo.core.image_codec.normalize` (the same function the runtime
 applies to PNG files), holds out a fixed validation split from the training set, and trains with the
 shared loop. Families subclass :class:`MnistFamily` and provide ``build_model`` and ``recipe``.
 
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torchzoo.image_codec import image_params, normalize
-from torchzoo.paths import find_dataset
+from torchzoo.core.image_codec import image_params, normalize
+from torchzoo.core.paths import find_dataset
 from torchzoo.train import loop
 from torchzoo.train.datasets import read_mnist
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases

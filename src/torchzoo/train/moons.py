@@ -28,7 +28,7 @@ from sklearn.datasets import make_moons
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from torchzoo.feature_codec import feature_params, standardize
+from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.activations import BentIdentity
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from torchzoo.paths import find_dataset
-from torchzoo.text_codec import ALPHABET, MAX_LENGTH, encode_names, fold_to_ascii
+from torchzoo.core.paths import find_dataset
+from torchzoo.core.text_codec import ALPHABET, MAX_LENGTH, encode_names, fold_to_ascii
 from torchzoo.train import loop
 from torchzoo.train.datasets import NamesData, read_names
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from torchzoo.artifact import atomic_path
+from torchzoo.core.artifact import atomic_path
 
 
 def plot_history(history: list[dict[str, Any]], title: str, target: Path) -> None:

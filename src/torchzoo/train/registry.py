@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from torchzoo.errors import UserInputError
+from torchzoo.core.errors import UserInputError
 
 if TYPE_CHECKING:
     from torchzoo.train.family import Family

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchzoo import __version__, artifact
-from torchzoo.errors import ArtifactError
+from torchzoo import __version__
+from torchzoo.core import artifact
+from torchzoo.core.errors import ArtifactError
 from torchzoo.train.family import TrainContext
 from torchzoo.train.plots import plot_history
 from torchzoo.train.registry import ModelSpec

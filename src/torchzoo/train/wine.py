@@ -7,7 +7,7 @@ validation), so the standardization parameters do not depend on the training see
 Pipeline, as the tutorial writes it: a ``WineDataset`` whose samples pass through a composed
 transform, ``ToTensor`` then ``MulTransform(factor)``, batched by ``torch.utils.data.DataLoader``. The
 rows the dataset holds are standardized features (training-split mean and std, via
-:func:`torchzoo.feature_codec.standardize`), so the model sees ``factor * (x - mean) / std``. The
+:func:`torchzoo.core.feature_codec.standardize`), so the model sees ``factor * (x - mean) / std``. The
 runtime gets the same numbers from the manifest: the factor is folded into the recorded std
 (``std / factor``). With a power-of-two factor (2 here) that fold is exact in binary floating point,
 so ``standardize(raw, preprocessing)`` reproduces the training inputs bit for bit; other factors
@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from torchzoo.feature_codec import feature_params, standardize
+from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.registry import ModelSpec

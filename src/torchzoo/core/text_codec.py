@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from torchzoo.errors import UserInputError
+from torchzoo.core.errors import UserInputError
 
 ALPHABET = string.ascii_letters + " .,;'"
 MAX_LENGTH = 64

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from torchzoo.errors import DataNotFoundError
+from torchzoo.core.errors import DataNotFoundError
 
 
 def data_root_candidates(data_dir: str | Path | None = None) -> list[Path]:

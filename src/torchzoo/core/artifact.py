@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from torchzoo.errors import ArtifactError
+from torchzoo.core.errors import ArtifactError
 
 SCHEMA_VERSION = 1
 _UMASK = os.umask(0)

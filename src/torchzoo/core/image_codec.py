@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from torchzoo.errors import UserInputError
+from torchzoo.core.errors import UserInputError
 
 MAX_PIXELS = 100_000_000  # 10000x10000 is accepted (and resized); larger is refused before decoding
 
