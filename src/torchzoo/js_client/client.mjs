@@ -1,0 +1,535 @@
+// torchzoo JavaScript client: run a torchzoo artifact (manifest.json + model.onnx) with onnxruntime-node
+// or onnxruntime-web, with the Python runtime's preprocessing, postprocessing and refusals
+// (torchzoo.serve_cli). One file, no dependencies: the onnxruntime module is passed in.
+//
+//   import * as ort from "onnxruntime-node";            // or "onnxruntime-web"
+//   import { loadArtifact } from "./client.mjs";
+//   const model = await loadArtifact("artifacts/names", { ort });  // Node: a directory; browser: a base URL
+//   await model.predict(["Rossi"], { topK: 3 });         // [{input: "Rossi", label: "Italian", top: [...]}]
+//
+// Inputs by the manifest's preprocessing kind:
+// - names_one_hot: strings (folded to ASCII; refused if a character cannot be folded).
+// - image: pixels already at the model's size: a Uint8Array / Uint8ClampedArray of C*H*W channel-first
+//   pixels (one image), an ImageData-like {data (RGBA), width, height} (one image), or a tensor-like
+//   {data, shape} batch: uint8 [n, C, H, W] / [n, H, W] pixels, or float32 already in the model's input
+//   shape [n, ...] (used as is).
+// - features: numbers (one-feature models), arrays of numbers (rows; a flat array of k*n values is n
+//   rows), comma-separated strings ("13.2,1.78,..."), or {csv: text, name} for a CSV file's text.
+
+/** The schema versions of manifest.json this client reads (torchzoo.core.artifact.SCHEMA_VERSION). */
+export const SCHEMA_VERSIONS = [1];
+export const MANIFEST = "manifest.json";
+export const ONNX = "model.onnx";
+const REQUIRED = ["schema_version", "model", "task", "labels", "inputs", "outputs", "preprocessing", "files"];
+
+/** An expected failure with a message meant for a person (torchzoo.core.errors.TorchzooError). */
+export class TorchzooError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = new.target.name;
+    this.exitCode = 1;
+  }
+}
+/** Bad input: the message is the one the Python runtime raises for the same input. */
+export class UserInputError extends TorchzooError {
+  constructor(message) {
+    super(message);
+    this.exitCode = 2;
+  }
+}
+/** A missing, damaged or unknown artifact. */
+export class ArtifactError extends UserInputError {}
+
+// --- Python's str semantics, so messages match the Python runtime's character for character ----------
+
+const PY_SPACE = /[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
+const NOT_PRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u;
+
+/** Python's ``str.strip()``. */
+export function pyStrip(text) {
+  const chars = Array.from(text);
+  let start = 0;
+  let end = chars.length;
+  while (start < end && PY_SPACE.test(chars[start])) start++;
+  while (end > start && PY_SPACE.test(chars[end - 1])) end--;
+  return chars.slice(start, end).join("");
+}
+
+/** Python's ``text[:n]`` (code points). */
+function pySlice(text, n) {
+  return Array.from(text).slice(0, n).join("");
+}
+
+/** Python's ``repr(text)`` for a str. */
+export function pyRepr(text) {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of text) {
+    const code = ch.codePointAt(0);
+    if (ch === quote || ch === "\\") out += "\\" + ch;
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (code < 0x20 || code === 0x7f || (ch !== " " && NOT_PRINTABLE.test(ch))) {
+      if (code <= 0xff) out += "\\x" + code.toString(16).padStart(2, "0");
+      else if (code <= 0xffff) out += "\\u" + code.toString(16).padStart(4, "0");
+      else out += "\\U" + code.toString(16).padStart(8, "0");
+    } else out += ch;
+  }
+  return out + quote;
+}
+
+/** Python's ``repr(x)`` of a float (shortest round-trip digits, Python's exponent format). */
+export function pyFloatRepr(x) {
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const [mantissa, exp] = x.toExponential().split("e");
+  const e = Number(exp);
+  const sign = mantissa.startsWith("-") ? "-" : "";
+  const digits = mantissa.replace(/[-.]/g, "");
+  if (e < -4 || e >= 16) {
+    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+    return `${sign}${m}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
+  if (e < 0) return `${sign}0.${"0".repeat(-e - 1)}${digits}`;
+  const whole = digits.slice(0, e + 1).padEnd(e + 1, "0");
+  return `${sign}${whole}.${digits.slice(e + 1) || "0"}`;
+}
+
+/** Python's ``str(x)`` of a JSON value (numbers taken as floats, as JSON gives them to Python). */
+function pyStr(value) {
+  if (value === null || value === undefined) return "None";
+  if (typeof value === "number") return pyFloatRepr(value);
+  if (Array.isArray(value)) return `[${value.map((v) => (typeof v === "string" ? pyRepr(v) : pyStr(v))).join(", ")}]`;
+  return String(value);
+}
+
+/** Python's repr of a JSON value in an f-string (numbers, strings, null). */
+function pyValue(value) {
+  if (typeof value === "string") return pyRepr(value);
+  if (value === null || value === undefined) return "None";
+  if (value === true) return "True";
+  if (value === false) return "False";
+  return String(value);
+}
+
+const NUMBER = /^[+-]?(?:(?:\d(?:_?\d)*)(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?$/;
+const SPECIAL = /^[+-]?(?:inf|infinity|nan)$/i;
+
+/** Python's ``float(text)``: null where Python raises ValueError. */
+export function pyFloat(text) {
+  const stripped = pyStrip(text);
+  if (SPECIAL.test(stripped)) return stripped.toLowerCase().includes("nan") ? NaN : stripped.startsWith("-") ? -Infinity : Infinity;
+  if (!NUMBER.test(stripped)) return null;
+  return Number(stripped.replaceAll("_", ""));
+}
+
+// --- preprocessing: torchzoo.core.text_codec / image_codec / feature_codec, serve_cli.preprocess ----
+
+/** The tutorial's unicodeToAscii, strict: NFKD, drop combining marks, refuse what is not in the alphabet. */
+export function foldToAscii(name, alphabet) {
+  const kept = [];
+  const unknown = [];
+  for (const ch of pyStrip(name).normalize("NFKD")) {
+    if (/^\p{Mn}$/u.test(ch)) continue;
+    (alphabet.includes(ch) ? kept : unknown).push(ch);
+  }
+  if (unknown.length) {
+    const shown = pySlice([...new Set(unknown)].join(""), 10);
+    throw new UserInputError(
+      `name ${pyRepr(pySlice(name, 40))} has characters the model does not know: ${pyRepr(shown)} ` +
+        `(it knows ASCII letters and " .,;'", accents are folded away)`,
+    );
+  }
+  return kept.join("");
+}
+
+/** One-hot float32 [batch, longest, alphabet] and its dims; zero rows pad. */
+export function encodeNames(names, alphabet, maxLength) {
+  if (names.length === 0) throw new UserInputError("no names given");
+  const folded = names.map((n) => foldToAscii(n, alphabet));
+  names.forEach((raw, i) => {
+    if (!/[A-Za-z]/.test(folded[i])) {
+      throw new UserInputError(`name ${pyRepr(pySlice(raw, 40))} has no letters; give a surname such as 'Rossi'`);
+    }
+    if (folded[i].length > maxLength) {
+      throw new UserInputError(`name ${pyRepr(pySlice(raw, 40))}... is ${folded[i].length} characters; at most ${maxLength}`);
+    }
+  });
+  const longest = Math.max(...folded.map((n) => n.length));
+  const width = alphabet.length;
+  const data = new Float32Array(names.length * longest * width);
+  folded.forEach((name, b) => {
+    for (let t = 0; t < name.length; t++) data[(b * longest + t) * width + alphabet.indexOf(name[t])] = 1;
+  });
+  return { data, dims: [names.length, longest, width] };
+}
+
+function namesOneHot(inputs, params) {
+  if (!inputs.every((x) => typeof x === "string")) throw new UserInputError("this model takes names (strings)");
+  const { data, dims } = encodeNames(inputs, params.alphabet, params.max_length);
+  return { data, dims, sources: [...inputs] };
+}
+
+function sampleShape(specs) {
+  return specs[0].shape.slice(1).map(Number);
+}
+
+function sources(count) {
+  return count === 1 ? ["array"] : Array.from({ length: count }, (_, i) => `array[${i}]`);
+}
+
+/** uint8 pixels, n images of C*H*W channel-first -> float32 (pixels / scale - mean) / std, as numpy float32 does. */
+export function normalizePixels(pixels, params) {
+  const channels = params.mode === "L" ? 1 : 3;
+  const [height, width] = params.size;
+  const plane = height * width;
+  const scale = Math.fround(params.scale);
+  const mean = params.mean.map(Math.fround);
+  const std = params.std.map(Math.fround);
+  const out = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const c = Math.floor(i / plane) % channels;
+    out[i] = Math.fround(Math.fround(Math.fround(pixels[i] / scale) - mean[c]) / std[c]);
+  }
+  return out;
+}
+
+/** ImageData (RGBA) -> uint8 channel-first pixels in the manifest's mode, as Pillow converts them. */
+export function imageDataToPixels(image, params) {
+  const [height, width] = params.size;
+  if (image.width !== width || image.height !== height) {
+    throw new UserInputError(`image of ${image.width}x${image.height}; this client takes images at the model's size ${width}x${height} (resize first)`);
+  }
+  const rgba = image.data;
+  const plane = width * height;
+  if (params.mode === "L") {
+    const out = new Uint8Array(plane);
+    for (let i = 0; i < plane; i++) {
+      const [r, g, b] = [rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2]];
+      out[i] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16; // Pillow's ITU-R 601-2 luma
+    }
+    return out;
+  }
+  const out = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    const alpha = rgba[4 * i + 3] / 255; // composed on white, as the Python runtime does
+    for (let c = 0; c < 3; c++) out[c * plane + i] = Math.round(rgba[4 * i + c] * alpha + 255 * (1 - alpha));
+  }
+  return out;
+}
+
+function isPixels(x) {
+  return x instanceof Uint8Array || x instanceof Uint8ClampedArray;
+}
+
+function imageBatch(item, params, shape) {
+  const channels = params.mode === "L" ? 1 : 3;
+  const [height, width] = params.size;
+  const perImage = channels * height * width;
+  let data = item;
+  let dims = null;
+  if (item && typeof item === "object" && "width" in item && "height" in item && "data" in item) {
+    data = imageDataToPixels(item, params);
+    dims = [1, channels, height, width];
+  } else if (item && typeof item === "object" && !ArrayBuffer.isView(item) && "data" in item && "shape" in item) {
+    data = item.data;
+    dims = item.shape.map(Number);
+  } else if (ArrayBuffer.isView(item)) {
+    dims = [1, item.length];
+  } else {
+    throw new UserInputError(
+      "this model takes pixel arrays (Uint8Array of C*H*W, ImageData) or {data, shape} tensors; decode image files first",
+    );
+  }
+  if (isPixels(data)) {
+    if (dims.length < 2 || dims.slice(1).reduce((a, b) => a * b, 1) !== perImage || data.length % perImage !== 0) {
+      throw new UserInputError(
+        `array: uint8 batch of shape [${dims.join(", ")}]; expected [n, ${channels}, ${height}, ${width}]` +
+          (channels === 1 ? ` or [n, ${height}, ${width}]` : ""),
+      );
+    }
+    return { data: normalizePixels(data, params), count: data.length / perImage };
+  }
+  if (data instanceof Float32Array || data instanceof Float64Array) {
+    if (dims.length - 1 !== shape.length || dims.slice(1).some((d, i) => d !== shape[i])) {
+      throw new UserInputError(`array: float batch of shape [${dims.join(", ")}]; expected [n, ${shape.join(", ")}]`);
+    }
+    if (!data.every(Number.isFinite)) throw new UserInputError("array: the batch holds NaN or infinite values");
+    return { data: Float32Array.from(data), count: dims[0] };
+  }
+  const kind = data?.constructor?.name ?? typeof data;
+  throw new UserInputError(`array: arrays must be uint8 pixels or float32 model input, not ${kind}`);
+}
+
+function image(inputs, params, specs) {
+  const shape = sampleShape(specs);
+  const parts = [];
+  const names = [];
+  for (const item of inputs) {
+    const batch = imageBatch(item, params, shape);
+    parts.push(batch.data);
+    names.push(...sources(batch.count));
+  }
+  if (names.length === 0) throw new UserInputError("no images given");
+  const data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    data.set(part, offset);
+    offset += part.length;
+  }
+  return { data, dims: [names.length, ...shape], sources: names };
+}
+
+function parseNumber(text, where) {
+  const value = pyFloat(text);
+  if (value === null) throw new UserInputError(`${where}: ${pyRepr(pySlice(pyStrip(text), 30))} is not a number`);
+  if (!Number.isFinite(value)) throw new UserInputError(`${where}: ${pyRepr(pyStrip(text))} is not a finite number`);
+  return value;
+}
+
+/** The rows of a CSV text (a header row is skipped), refused as the Python runtime refuses a CSV file. */
+export function csvRows(text, nFeatures, where = "input.csv") {
+  const raw = text
+    .split(/\r\n|\n|\r/)
+    .map((line) => (line === "" ? [] : line.split(",").map((cell) => cell.replace(/^"(.*)"$/s, "$1"))))
+    .filter((row) => row.some((cell) => pyStrip(cell) !== ""));
+  if (raw.length && !raw[0].every((cell) => pyFloat(cell) !== null)) raw.shift(); // a header row
+  if (!raw.length) throw new UserInputError(`${where} has no data rows`);
+  return raw.map((row, i) => {
+    if (row.length !== nFeatures) {
+      throw new UserInputError(`${where} row ${i + 1}: ${row.length} columns; the model takes ${nFeatures}`);
+    }
+    return row.map((cell) => parseNumber(cell, `${where} row ${i + 1}`));
+  });
+}
+
+function flatNumbers(item) {
+  const flat = ArrayBuffer.isView(item) ? Array.from(item) : [item].flat(Infinity);
+  return flat.every((v) => typeof v === "number") ? flat : null;
+}
+
+function features(inputs, params) {
+  const n = Number(params.n_features);
+  const names = (params.feature_names ?? []).join(", ");
+  const rows = [];
+  const labels = [];
+  for (const item of inputs) {
+    const before = rows.length;
+    let label = "array";
+    const values = typeof item === "number" || Array.isArray(item) || ArrayBuffer.isView(item) ? flatNumbers(item) : null;
+    if (values) {
+      if (values.length % n !== 0) {
+        throw new UserInputError(`${values.length} values given; the model takes ${n} per sample (${names})`);
+      }
+      if (!values.every(Number.isFinite)) throw new UserInputError("the input holds NaN or infinite values");
+      for (let i = 0; i < values.length; i += n) rows.push(values.slice(i, i + n));
+      label = ArrayBuffer.isView(item) ? "array" : pyStr(item);
+    } else if (item && typeof item === "object" && typeof item.csv === "string") {
+      label = item.name ?? "input.csv";
+      rows.push(...csvRows(item.csv, n, label));
+    } else if (typeof item === "string") {
+      const cells = item.replaceAll(";", ",").split(",");
+      if (cells.length !== n) {
+        throw new UserInputError(`${pyRepr(pySlice(item, 40))} has ${cells.length} values; the model takes ${n} (${names})`);
+      }
+      rows.push(cells.map((c) => parseNumber(c, "input")));
+      label = item;
+    } else {
+      throw new UserInputError(`this model takes numbers (${names}), comma-separated rows or a CSV file`);
+    }
+    const count = rows.length - before;
+    labels.push(...(count === 1 ? [label] : Array.from({ length: count }, (_, i) => `${label}[${i}]`)));
+  }
+  if (!rows.length) throw new UserInputError("no inputs given");
+  const Out = params.dtype === "float64" ? Float64Array : Float32Array;
+  const data = new Out(rows.length * n);
+  rows.forEach((row, r) =>
+    row.forEach((v, c) => {
+      data[r * n + c] = params.mean == null ? v : (v - params.mean[c]) / params.std[c];
+    }),
+  );
+  return { data, dims: [rows.length, n], sources: labels };
+}
+
+const PREPROCESSORS = { names_one_hot: namesOneHot, image, features };
+
+/** Model-ready {data, dims} and a display label per sample, as serve_cli.preprocess.preprocess. */
+export function preprocess(inputs, params, specs) {
+  const kind = params.kind;
+  if (!Object.hasOwn(PREPROCESSORS, kind)) {
+    throw new UserInputError(`this runtime does not know the preprocessing '${pyStr(kind)}'; upgrade torchzoo`);
+  }
+  if (inputs.length === 0) throw new UserInputError("no inputs given");
+  return PREPROCESSORS[kind](inputs, params, specs);
+}
+
+// --- postprocessing: serve_cli.postprocess and core.tasks ----------------------------------------------
+
+function toScores(row, transform) {
+  if (transform === "exp") return row.map(Math.exp);
+  if (transform === "softmax") {
+    const max = Math.max(...row);
+    const shifted = row.map((v) => Math.exp(v - max));
+    const sum = shifted.reduce((a, b) => a + b, 0);
+    return shifted.map((v) => v / sum);
+  }
+  if (transform === "sigmoid") return row.map((v) => 1 / (1 + Math.exp(-v)));
+  return row;
+}
+
+const TASKS = {
+  classification(row, labels, topK) {
+    const order = row.map((_, i) => i).sort((a, b) => row[b] - row[a]);
+    const top = order.slice(0, Math.max(1, topK)).map((i) => ({ label: labels[i], probability: row[i] }));
+    return { label: top[0].label, top };
+  },
+  binary(row, labels, topK, threshold) {
+    const p = row[0];
+    return { label: p >= threshold ? labels[1] : labels[0], probability: p };
+  },
+  multilabel(row, labels, topK, threshold) {
+    const present = [];
+    const all = {};
+    row.forEach((p, i) => {
+      if (p >= threshold) present.push({ label: labels[i], probability: p });
+      all[labels[i]] = p;
+    });
+    return { labels: present.map((p) => p.label), scores: present, all };
+  },
+  regression(row) {
+    return { value: row.length === 1 ? row[0] : row };
+  },
+};
+
+/** One result per sample from the graph's first output (float32/float64 [n, width]). */
+export function results(raw, n, task, labels, post, topK = 3, threshold = 0.5) {
+  if (!Object.hasOwn(TASKS, task)) {
+    throw new UserInputError(`unknown task '${pyStr(task)}'; this torchzoo knows ${Object.keys(TASKS).join(", ")}`);
+  }
+  const width = raw.length / n;
+  const out = [];
+  for (let s = 0; s < n; s++) {
+    let row = toScores(Array.from(raw.subarray(s * width, (s + 1) * width)), post.transform ?? "identity");
+    if (task === "regression") row = row.map((v) => v * Number(post.scale ?? 1) + Number(post.offset ?? 0));
+    out.push(TASKS[task](row, labels, topK, threshold));
+  }
+  return out;
+}
+
+// --- loading ----------------------------------------------------------------------------------------
+
+const isNode = typeof process !== "undefined" && !!process.versions?.node && typeof window === "undefined";
+
+async function readSource(source, filename) {
+  if (isNode && !/^(https?|file|data|blob):/.test(String(source))) {
+    const [{ readFile }, { join }] = await Promise.all([import("node:fs/promises"), import("node:path")]);
+    const path = join(String(source), filename);
+    try {
+      return { path, bytes: new Uint8Array(await readFile(path)) };
+    } catch (err) {
+      if (err.code === "ENOENT") return { path, bytes: null };
+      throw new ArtifactError(`${path} is not readable (${err.code ?? err.name})`);
+    }
+  }
+  const base = String(source).endsWith("/") ? String(source) : `${source}/`;
+  const url = new URL(filename, new URL(base, globalThis.location?.href));
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new ArtifactError(`${url} could not be fetched (${err.name})`);
+  }
+  if (response.status === 404) return { path: String(url), bytes: null };
+  if (!response.ok) throw new ArtifactError(`${url} could not be fetched (HTTP ${response.status})`);
+  return { path: String(url), bytes: new Uint8Array(await response.arrayBuffer()) };
+}
+
+async function sha256Hex(bytes) {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) {
+    throw new ArtifactError("cannot check the graph's sha256: crypto.subtle needs a secure context (https or localhost)");
+  }
+  const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The manifest, checked as torchzoo.core.artifact.read_manifest checks it (except its own sha256). */
+export function checkManifest(manifest, path) {
+  if (manifest === null || typeof manifest !== "object" || Array.isArray(manifest)) {
+    throw new ArtifactError(`${path} is not a manifest object`);
+  }
+  const missing = REQUIRED.filter((k) => !(k in manifest));
+  if (missing.length) throw new ArtifactError(`${path} lacks ${missing.join(", ")}`);
+  if (manifest.files === null || typeof manifest.files !== "object" || Array.isArray(manifest.files)) {
+    throw new ArtifactError(`${path} has a malformed file table`);
+  }
+  if (!SCHEMA_VERSIONS.includes(manifest.schema_version)) {
+    throw new ArtifactError(
+      `${path} has schema version ${pyValue(manifest.schema_version)}; this runtime reads version ${SCHEMA_VERSIONS.join(", ")}`,
+    );
+  }
+  return manifest;
+}
+
+/** A loaded artifact: ``predict(inputs, {topK, threshold})`` as the Python runtime's ``Predictor.predict``. */
+export class Model {
+  constructor(manifest, session, ort) {
+    this.manifest = manifest;
+    this.session = session;
+    this.ort = ort;
+    this.name = manifest.model;
+    this.task = manifest.task;
+    this.labels = manifest.labels;
+    this.inputNames = manifest.inputs.map((i) => i.name);
+    this.postprocessing = manifest.postprocessing ?? {};
+  }
+
+  /** Model-ready input tensor data for ``inputs`` (what ``predict`` feeds the graph). */
+  prepare(inputs) {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    return preprocess(list, this.manifest.preprocessing, this.manifest.inputs);
+  }
+
+  /** Run the graph on already-preprocessed data; returns the first output's data and dims. */
+  async run(data, dims) {
+    const spec = this.manifest.inputs[0];
+    const tensor = new this.ort.Tensor(spec.dtype ?? "float32", data, dims);
+    const outputs = await this.session.run({ [this.inputNames[0]]: tensor });
+    const first = outputs[this.session.outputNames[0]];
+    return { data: first.data, dims: first.dims };
+  }
+
+  async predict(inputs, { topK = 3, threshold = 0.5 } = {}) {
+    const prepared = this.prepare(inputs);
+    const raw = await this.run(prepared.data, prepared.dims);
+    const scored = results(raw.data, prepared.sources.length, this.task, this.labels, this.postprocessing, topK, threshold);
+    return scored.map((r, i) => ({ input: prepared.sources[i], ...r }));
+  }
+}
+
+/** Read and check an artifact (Node: a directory path; browser: a base URL), and create its session. */
+export async function loadArtifact(source, { ort, sessionOptions = {} } = {}) {
+  if (!ort?.InferenceSession) throw new TypeError("loadArtifact(source, {ort}): pass the onnxruntime module as ort");
+  const manifestFile = await readSource(source, MANIFEST);
+  const directory = String(source).replace(/\/+$/, "");
+  if (manifestFile.bytes === null) {
+    throw new ArtifactError(`${directory} has no ${MANIFEST}; run 'torchzoo export ${directory.split("/").pop()}'`);
+  }
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(manifestFile.bytes));
+  } catch (err) {
+    throw new ArtifactError(`${manifestFile.path} is not valid JSON (${err.name})`);
+  }
+  checkManifest(manifest, manifestFile.path);
+  const entry = manifest.files[ONNX];
+  if (!entry) throw new ArtifactError(`${ONNX} is not listed in ${manifestFile.path}; re-run export`);
+  const graph = await readSource(source, ONNX);
+  if (graph.bytes === null) throw new ArtifactError(`${graph.path} is missing; run 'torchzoo export ${manifest.model}'`);
+  if (graph.bytes.length !== entry.bytes || (await sha256Hex(graph.bytes)) !== entry.sha256) {
+    throw new ArtifactError(`${graph.path} does not match the sha256 in its manifest (modified or damaged)`);
+  }
+  const session = await ort.InferenceSession.create(graph.bytes, sessionOptions);
+  return new Model(manifest, session, ort);
+}
