@@ -18,7 +18,7 @@ from PIL import Image
 
 from torchzoo.core.image_codec import load_image, normalize
 from torchzoo.train import registry
-from torchzoo.train.mnist_data import VAL_SIZE, MnistTensors
+from torchzoo.train.mnist_data import VAL_SIZE, MnistFamily, MnistTensors
 
 QUICK_THRESHOLDS = {
     "mnist-ffnn": 0.85,
@@ -27,7 +27,7 @@ QUICK_THRESHOLDS = {
     "mnist-mlp-depth3": 0.85,
     "mnist-lstm": 0.6,
 }
-MNIST_MODELS = [s.name for s in registry.MODELS if s.family.startswith("mnist_")]
+MNIST_MODELS = [s.name for s in registry.models() if isinstance(s.family, MnistFamily)]
 
 
 def _read(root: Path, name: str, file: str) -> dict:
@@ -37,7 +37,7 @@ def _read(root: Path, name: str, file: str) -> dict:
 @pytest.fixture(scope="module")
 def mnist_lstm_data() -> MnistTensors:
     spec = registry.get("mnist-lstm")
-    return spec.load_family().load_data(spec, None, 0)
+    return spec.family.load_data(spec, None, 0)
 
 
 @pytest.mark.slow
@@ -62,7 +62,7 @@ def test_manifest_preprocessing_is_what_training_used(zoo, name: str) -> None:
     root = zoo.exported(name)
     manifest = _read(root, name, "manifest.json")
     spec = registry.get(name)
-    family = spec.load_family()
+    family = spec.family
     assert manifest["preprocessing"] == family.preprocessing(spec)
     assert manifest["preprocessing"]["kind"] == "image" and manifest["preprocessing"]["mode"] == "L"
     assert manifest["inputs"][0]["shape"][0] == "batch"
@@ -88,7 +88,7 @@ def test_png_through_the_manifest_params_gives_the_training_input(tmp_path: Path
     Image.fromarray(pixels, mode="L").save(tmp_path / "digit.png")
     for name in ("mnist-ffnn", "mnist-mlp", "mnist-lstm"):
         spec = registry.get(name)
-        family = spec.load_family()
+        family = spec.family
         params = family.preprocessing(spec)
         loaded = load_image(tmp_path / "digit.png", params)
         runtime = normalize(loaded[None], params, family.sample_shape)
@@ -110,7 +110,7 @@ def test_validation_split_is_held_out_of_training(mnist_lstm_data) -> None:
 @pytest.mark.parametrize("name", MNIST_MODELS)
 def test_every_mnist_model_builds_with_the_declared_shapes(name: str) -> None:
     spec = registry.get(name)
-    family = spec.load_family()
+    family = spec.family
     model = family.build_model(spec).eval()
     shape = [3 if d == "batch" else d for d in family.inputs[0].shape]
     with torch.no_grad():

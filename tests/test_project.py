@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from conftest import ROOT, run_cli
 
@@ -27,8 +28,8 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one() -> Non
 def test_every_registered_model_has_a_family_module() -> None:
     from torchzoo.train import registry
 
-    for spec in registry.MODELS:
-        family = spec.load_family()
+    for spec in registry.models():
+        family = spec.family
         assert family.inputs and family.outputs, spec.name
 
 
@@ -47,3 +48,74 @@ def test_list_shows_every_model() -> None:
 
     rows = json.loads(result.stdout)
     assert [r["name"] for r in rows] == registry.names()
+
+
+def test_list_on_a_pipe_prints_every_name_in_full() -> None:
+    from torchzoo.train import registry
+
+    result = run_cli("list", env={"COLUMNS": "40"})  # stdout is a pipe here, and a narrow one
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "…" not in result.stdout
+    for spec in registry.models():
+        row = next(line for line in lines if line.split()[:1] == [spec.name])
+        assert spec.dataset in row  # the longest cells stay whole, on the model's own line
+
+
+def test_every_command_has_json() -> None:
+    import typer.main
+
+    from torchzoo.cli import app
+
+    command = typer.main.get_command(app)
+    missing = []
+    for name, sub in command.commands.items():
+        subcommands = getattr(sub, "commands", None)
+        for leaf_name, leaf in (subcommands or {name: sub}).items():
+            if "--json" not in {opt for param in leaf.params for opt in getattr(param, "opts", [])}:
+                missing.append(leaf_name)
+    assert not missing, missing
+
+
+def test_a_typo_in_a_choice_is_refused_with_the_closest() -> None:
+    result = run_cli("export", "names", "--format", "onxx")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "torchzoo: error: Invalid value for '--format' / '-f': 'onxx' is not one of "
+        "state_dict, torchscript, onnx, all; did you mean 'onnx'?"
+    ]
+    assert "[state_dict|torchscript|onnx|all]" in run_cli("export", "--help").stdout
+
+
+BROKEN_PREDICT = """
+import sys, torchzoo.serve_cli
+def broken(*args, **kwargs):
+    raise ZeroDivisionError("a bug, not bad input")
+torchzoo.serve_cli.load = broken
+from torchzoo.cli import main
+main(["predict", sys.argv[1], "Rossi"])
+"""
+
+
+def test_internal_errors_are_one_line_unless_debugging(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def run(env: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", BROKEN_PREDICT, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env},
+        )
+
+    plain = run({})
+    assert plain.returncode == 1
+    assert plain.stderr.splitlines() == [
+        "torchzoo: error: internal error: ZeroDivisionError: a bug, not bad input "
+        "(TORCHZOO_DEBUG=1 shows the traceback)"
+    ]
+    debug = run({"TORCHZOO_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr

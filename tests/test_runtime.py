@@ -119,7 +119,7 @@ def test_provider_auto_falls_back_quietly(monkeypatch, zoo: Zoo) -> None:
     line and runs on CPU."""
     import onnxruntime
 
-    from torchzoo.serve_cli import session as session_module
+    from torchzoo.core import session as session_module
 
     real = onnxruntime.InferenceSession
 
@@ -132,6 +132,6 @@ def test_provider_auto_falls_back_quietly(monkeypatch, zoo: Zoo) -> None:
     )
     monkeypatch.setattr(onnxruntime, "InferenceSession", CudaListedButMissing)
     graph = zoo.exported("names") / "names" / "model.onnx"
-    session, provider, notice = session_module.create_session(graph, "auto")
-    assert provider == "cpu" and "CUDA provider failed to initialise" in notice
-    assert session.get_providers() == ["CPUExecutionProvider"]
+    created = session_module.create_session(graph, "auto")
+    assert created.provider == "cpu" and "CUDA provider failed to initialise" in created.notice
+    assert created.session.get_providers() == ["CPUExecutionProvider"]

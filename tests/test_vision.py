@@ -126,7 +126,7 @@ def test_real_celeba_source_is_refused_with_a_clear_message() -> None:
     base = get("celeba-multilabel")
     spec = ModelSpec(base.name, base.family, base.task, base.dataset, base.summary, {"source": "celeba"})
     with pytest.raises(DataNotFoundError, match="not implemented"):
-        spec.load_family().load_data(spec, None, 0)
+        spec.family.load_data(spec, None, 0)
 
 
 def test_a_real_celeba_copy_is_reported_as_found_but_unused(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_a_real_celeba_copy_is_reported_as_found_but_unused(tmp_path: Path) -> N
     (tmp_path / "celeba" / "list_attr_celeba.txt").write_text("0\n")
     (tmp_path / "MNIST").symlink_to((ROOT.parent / "shared" / "data" / "MNIST").resolve())
     spec = get("celeba-multilabel")
-    family = spec.load_family()
+    family = spec.family
     info = family.dataset_info(spec, family.load_data(spec, tmp_path, 0))
     assert info["stand_in"] is True
     assert info["real_celeba"].startswith("found at") and "not implemented" in info["real_celeba"]

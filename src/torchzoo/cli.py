@@ -1,48 +1,38 @@
 """The ``torchzoo`` command line (typer). Every command imports its room lazily, so ``predict`` never
-imports torch or training code and starts fast. Errors: one line on stderr (JSON with ``--json``),
-exit 2 for bad input, 1 for failures."""
+imports torch or training code and starts fast. Results go through one output layer
+(:class:`torchzoo.output.Output`: ``--json`` everywhere, tables that are never cut); errors are one line
+on stderr (JSON on stdout with ``--json``), exit 2 for bad input, 1 for failures."""
 
 from __future__ import annotations
 
-import json
+import os
 import sys
-from enum import StrEnum
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError
+from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError, first_line
+from torchzoo.options import (
+    ArtifactsDir,
+    DataDir,
+    FormatOpt,
+    JsonFlag,
+    ModelOrAll,
+    ProfileOpt,
+    ProviderOpt,
+    require_train_extra,
+)
+from torchzoo.output import Cell, Output, to_json
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Train the PyTorch tutorial models, export them with proven equivalence, serve them with onnxruntime.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class ProfileName(StrEnum):
-    full = "full"
-    quick = "quick"
-
-
-ModelArg = Annotated[str, typer.Argument(help="A model name from 'torchzoo list', or 'all'.")]
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Dataset root (default: $TORCHZOO_DATA, ./data, ../shared/data).")
-]
-ArtifactsDir = Annotated[
-    Path | None, typer.Option("--artifacts-dir", help="Artifact root (default: $TORCHZOO_ARTIFACTS or ./artifacts).")
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
-def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
 def _fmt_metric(metrics: dict[str, Any] | None) -> str:
@@ -52,17 +42,21 @@ def _fmt_metric(metrics: dict[str, Any] | None) -> str:
     return "-"
 
 
+def _status(passed: bool, text: str = "") -> Cell:
+    return (text or "ok", "green") if passed else (text or "FAIL", "red")
+
+
 @app.command()
 def train(
-    model: ModelArg,
-    profile: Annotated[ProfileName, typer.Option(help="full: the tutorial's recipe; quick: minutes, for CI.")] = (
-        ProfileName.full
-    ),
+    model: ModelOrAll,
+    profile: ProfileOpt = "full",
     seed: Annotated[int, typer.Option(help="Random seed (recorded in the manifest).")] = 0,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Train one model (or all) and write artifacts/<model>/ (state_dict, metrics, curves)."""
+    require_train_extra("train")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from torchzoo.core.paths import artifacts_root
@@ -70,6 +64,7 @@ def train(
     from torchzoo.train.family import TrainContext
     from torchzoo.train.runner import TrainOutcome, train_model
 
+    out = Output(as_json)
     specs = registry.resolve(model)
     root = artifacts_root(artifacts_dir)
     outcomes: list[TrainOutcome] = []
@@ -80,16 +75,16 @@ def train(
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as progress:
+    with Progress(*columns, console=out.err, transient=False) as progress:
         for spec in specs:
             task = progress.add_task(spec.name, total=None, info="loading data")
 
             def on_epoch(epoch: int, total: int, row: dict[str, float], task: Any = task) -> None:
                 shown = {k: v for k, v in row.items() if k.startswith("val_") or k == "train_loss"}
-                info = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+                info = " ".join(f"{k}={v:.4g}" for k, v in shown.items() if isinstance(v, int | float))
                 progress.update(task, completed=epoch, total=total, info=info)
 
-            ctx = TrainContext(profile=profile.value, seed=seed, on_epoch=on_epoch)
+            ctx = TrainContext(profile=profile, seed=seed, on_epoch=on_epoch)
             try:
                 outcome = train_model(spec, ctx, root, data_dir)
                 progress.update(task, info=f"done: {_fmt_metric(outcome.metrics)}")
@@ -97,60 +92,76 @@ def train(
                 if len(specs) == 1:
                     raise
                 outcome = TrainOutcome(spec, 0.0, error=str(exc))
-                progress.update(task, info=f"[red]failed: {exc}")
+                progress.update(task, info=f"failed: {exc}")
             outcomes.append(outcome)
-    table = Table(title=f"trained ({profile.value} profile) -> {root}")
-    for column in ("model", "metric", "seconds", "status"):
-        table.add_column(column)
-    for o in outcomes:
-        table.add_row(o.spec.name, _fmt_metric(o.metrics), f"{o.seconds:.1f}", "ok" if o.error is None else o.error)
-    out.print(table)
+    data = {
+        "profile": profile,
+        "artifacts": str(root),
+        "models": [
+            {"model": o.spec.name, "metrics": o.metrics, "seconds": o.seconds, "error": o.error} for o in outcomes
+        ],
+    }
+    out.result(
+        data,
+        lambda: out.table(
+            f"trained ({profile} profile) -> {root}",
+            ("model", "metric", "seconds", "status"),
+            [
+                (o.spec.name, _fmt_metric(o.metrics), f"{o.seconds:.1f}", _status(o.error is None, o.error or ""))
+                for o in outcomes
+            ],
+        ),
+    )
     if any(o.error for o in outcomes):
         raise typer.Exit(1)
 
 
 @app.command()
 def export(
-    model: Annotated[str, typer.Argument(help="A model name, or 'all' (every trained model).")] = "all",
-    format: Annotated[str, typer.Option("--format", "-f", help="state_dict | torchscript | onnx | all")] = "onnx",
+    model: ModelOrAll = "all",
+    format: FormatOpt = "onnx",
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Export trained models and prove each format equivalent to the eager model (fails if not)."""
+    require_train_extra("export")
     from torchzoo.export.exporter import export_model, resolve_formats
 
     formats = resolve_formats(format)
     root, specs = _trained_specs(model, artifacts_dir)
-    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     for spec in specs:
         try:
             outcome = export_model(spec, formats, root, data_dir)
-            rows += [_report_row(spec.name, r) for r in outcome.reports]
         except TorchzooError as exc:
             if len(specs) == 1:
                 raise
-            rows.append({"model": spec.name, "format": format, "passed": False, "error": str(exc)})
-    _print_reports(rows, "export + equivalence check", as_json)
+            checks.append(_error_row(spec.name, format, str(exc)))
+            continue
+        for report in outcome.reports:
+            checks.append(_report_row(spec.name, report, outcome.failure_report))
+    _print_checks(Output(as_json), checks, "export + equivalence check")
 
 
 @app.command()
 def verify(
-    model: Annotated[str, typer.Argument(help="A model name, or 'all' (every exported model).")] = "all",
+    model: ModelOrAll = "all",
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Re-hash every artifact file and re-run every equivalence check from the files on disk alone."""
+    require_train_extra("verify")
     from torchzoo.export.exporter import verify_model
 
     root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
-    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     for spec in specs:
         try:
-            rows += [_report_row(spec.name, r) for r in verify_model(spec, root)]
+            checks += [_report_row(spec.name, r) for r in verify_model(spec, root)]
         except TorchzooError as exc:
-            rows.append({"model": spec.name, "format": "-", "passed": False, "error": str(exc)})
-    _print_reports(rows, "verify: files re-hashed, every check re-run", as_json)
+            checks.append(_error_row(spec.name, "-", str(exc)))
+    _print_checks(Output(as_json), checks, "verify: files re-hashed, every check re-run")
 
 
 def _trained_specs(model: str, artifacts_dir: Path | None, need: str = "train.json") -> tuple[Path, list[Any]]:
@@ -168,7 +179,11 @@ def _trained_specs(model: str, artifacts_dir: Path | None, need: str = "train.js
     return root, specs
 
 
-def _report_row(model: str, report: Any) -> dict[str, Any]:
+def _error_row(model: str, format: str, error: str) -> dict[str, Any]:
+    return {"model": model, "format": format, "passed": False, "error": error, "failures": [error]}
+
+
+def _report_row(model: str, report: Any, failure_report: Path | None = None) -> dict[str, Any]:
     heldout = [r for r in report.rows if r.kind == "heldout"]
     random = [r for r in report.rows if r.kind == "random"]
     agreements = [r.agreement for r in heldout if r.agreement is not None]
@@ -184,36 +199,45 @@ def _report_row(model: str, report: Any) -> dict[str, Any]:
         "runners": len({r.runner for r in report.rows}),
         "passed": report.passed,
         "error": None if report.passed else report.summary(),
+        "failures": report.failures(),
+        "failure_report": str(failure_report) if failure_report and not report.passed else None,
     }
 
 
-def _print_reports(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
-    """The per model x format check table (or JSON); exit 1 if any row failed."""
-    failed = any(not r["passed"] for r in rows)
-    if as_json:
-        emit_json({"passed": not failed, "checks": rows})
-    else:
-        table = Table(title=title)
-        for column in ("model", "format", "held-out max|diff|", "random max|diff|", "tol", "top-1 agree", "check"):
-            table.add_column(column, no_wrap=column in ("model", "format"))
+def _print_checks(out: Output, checks: list[dict[str, Any]], title: str) -> None:
+    """The per model x format check table (or JSON), then every failing row; exit 1 if any failed."""
+    failed = [c for c in checks if not c["passed"]]
 
-        def num(value: float | None) -> str:
-            return "-" if value is None else f"{value:.1e}"
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1e}"
 
-        for r in rows:
-            agree = r.get("heldout_top1_agreement")
-            table.add_row(
-                r["model"],
-                r["format"],
-                num(r.get("heldout_max_abs")),
-                num(r.get("random_max_abs")),
-                num(r.get("tolerance")) + ("*" if r.get("case_tolerance") or r.get("case_rtol") else ""),
-                "-" if agree is None else f"{agree:.0%}",
-                "pass" if r["passed"] else f"[red]FAIL[/red] {r['error']}",
+    def render() -> None:
+        rows = []
+        for c in checks:
+            agree = c.get("heldout_top1_agreement")
+            wider = "*" if c.get("case_tolerance") or c.get("case_rtol") else ""
+            rows.append(
+                (
+                    c["model"],
+                    c["format"],
+                    num(c.get("heldout_max_abs")),
+                    num(c.get("random_max_abs")),
+                    num(c.get("tolerance")) + wider,
+                    "-" if agree is None else f"{agree:.0%}",
+                    _status(c["passed"], "pass" if c["passed"] else f"FAIL ({len(c['failures'])})"),
+                )
             )
-        out.print(table)
-        if any(r.get("case_tolerance") or r.get("case_rtol") for r in rows):
-            out.print("* some cases have a wider tolerance, justified in equivalence.json (case_tolerances)")
+        columns = ("model", "format", "held-out max|diff|", "random max|diff|", "tol", "top-1 agree", "check")
+        out.table(title, columns, rows)
+        if any(c.get("case_tolerance") or c.get("case_rtol") for c in checks):
+            out.text("* some cases have a wider tolerance, justified in equivalence.json (case_tolerances)")
+        for c in failed:
+            for failure in c["failures"]:
+                out.text(f"FAIL {c['model']}: {failure}")
+        for path in sorted({c["failure_report"] for c in failed if c.get("failure_report")}):
+            out.text(f"nothing published; report: {path}")
+
+    out.result({"passed": not failed, "checks": checks}, render)
     if failed:
         raise typer.Exit(1)
 
@@ -228,68 +252,53 @@ def predict(
             "numbers or a CSV file; moons: 'x1,x2'; linreg/house: a number."
         ),
     ],
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many labels to show.")] = 3,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show.")] = 3,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")] = 0.5,
-    provider: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    provider: ProviderOpt = "auto",
     as_json: JsonFlag = False,
     artifacts_dir: ArtifactsDir = None,
 ) -> None:
     """Predict with the exported ONNX graph through onnxruntime (torch is never imported)."""
     from torchzoo.core.paths import artifacts_root
+    from torchzoo.core.tasks import get_task
     from torchzoo.serve_cli import load
 
+    out = Output(as_json)
     directory = Path(model) if Path(model).is_dir() else artifacts_root(artifacts_dir) / model
     if not directory.is_dir():
-        from torchzoo.train import registry
-
-        spec = registry.get(model)  # unknown names get a suggestion
         raise ArtifactError(
-            f"no artifacts for '{spec.name}' in {directory.parent}; "
-            f"run 'torchzoo train {spec.name}' then 'torchzoo export {spec.name}'"
+            f"no artifacts for '{model}' in {directory.parent}; "
+            f"run 'torchzoo train {model}' then 'torchzoo export {model}'{_model_hint(model)}"
         )
     predictor = load(directory, provider)
-    err.print(f"provider: {predictor.provider}" + (f" ({predictor.notice})" if predictor.notice else ""))
+    out.note(f"provider: {predictor.provider}" + (f" ({predictor.notice})" if predictor.notice else ""))
     results = predictor.predict(inputs, top_k=top_k, threshold=threshold)
-    if as_json:
-        emit_json({"model": predictor.name, "provider": predictor.provider, "results": results})
-        return
-    out.print(_results_table(predictor.name, predictor.task, results, top_k, threshold))
+    task = get_task(predictor.task)
+
+    def render() -> None:
+        title = f"{predictor.name}: top-{top_k}" if task.name == "classification" else predictor.name
+        columns = ["input", *task.columns(top_k, threshold, len(predictor.labels))]
+        out.table(title, columns, [[r["input"], *task.cells(r, top_k)] for r in results])
+
+    out.result({"model": predictor.name, "provider": predictor.provider, "results": results}, render)
 
 
-def _results_table(name: str, task: str, results: list[dict[str, Any]], top_k: int, threshold: float) -> Table:
-    """One row per sample: top-k labels with probabilities, labels over the threshold, or the value."""
-    table = Table(title=f"{name}: top-{top_k}" if task == "classification" else name)
-    table.add_column("input", overflow="fold")
-    if task == "classification":
-        for rank in range(1, len(results[0]["top"]) + 1):
-            table.add_column(f"#{rank}")
-        for r in results:
-            table.add_row(r["input"], *(f"{t['label']} {t['probability']:.3f}" for t in r["top"]))
-    elif task == "multilabel":
-        table.add_column(f"labels (p >= {threshold:g})")
-        table.add_column("top scores")
-        for r in results:
-            best = sorted(r["all"].items(), key=lambda kv: -kv[1])[:top_k]
-            table.add_row(r["input"], ", ".join(r["labels"]) or "-", ", ".join(f"{k} {v:.3f}" for k, v in best))
-    elif task == "binary":
-        table.add_column("label")
-        table.add_column("p(positive)")
-        for r in results:
-            table.add_row(r["input"], r["label"], f"{r['probability']:.4f}")
-    else:
-        table.add_column("value")
-        for r in results:
-            table.add_row(r["input"], json.dumps(r["value"]))
-    return table
+def _model_hint(name: str) -> str:
+    """The closest registered name, where the registry can be read (it needs the train extra)."""
+    try:
+        from torchzoo.train import registry
 
+        known = registry.names()
+    except ImportError:
+        return ""
+    from torchzoo.options import closest
 
-#: models whose onnxruntime session settings are compared: the smallest miss, an MLP, a recurrent net, the CNN
-SESSION_TUNED = ("linreg", "wine", "mnist-mlp", "mnist-lstm", "cifar10-cnn", "names")
+    return "" if name in known else closest(name, known)
 
 
 @app.command()
 def bench(
-    model: Annotated[str, typer.Argument(help="A model name, or 'all' (every exported model).")] = "all",
+    model: ModelOrAll = "all",
     quick: Annotated[bool, typer.Option(help="A few rounds only (checks that bench runs; numbers are rough).")] = False,
     training: Annotated[bool, typer.Option(help="Also time the names training against the tutorial's loop.")] = False,
     tutorial_steps: Annotated[int, typer.Option(help="Tutorial-loop steps timed (scaled to 100,000).")] = 5000,
@@ -300,23 +309,26 @@ def bench(
     ] = False,
     artifacts_dir: ArtifactsDir = None,
     data_dir: DataDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*"""
+    require_train_extra("bench")
     from rich.progress import Progress
 
     from torchzoo import bench as b
 
+    out = Output(as_json)
     root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
     earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
     config = b.BenchConfig(quick=quick)
     results: dict[str, Any] = {"environment": b.environment(), "quick": quick, "models": []}
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=out.err, transient=True) as progress:
         task = progress.add_task("bench", total=len(specs))
         for spec in specs:
             progress.update(task, description=f"bench {spec.name}")
             results["models"].append(b.bench_model(spec, root, config))
             progress.advance(task)
-        tuned = [s for s in specs if s.name in SESSION_TUNED]
+        tuned = [s for s in specs if s.name in b.SESSION_TUNED]
         results["session_tuning"] = {s.name: b.session_tuning(s, root, config) for s in tuned}
         if cold_start_repeats and (root / "names" / "manifest.json").exists():
             progress.update(task, description="cold start")
@@ -327,72 +339,88 @@ def bench(
     if earlier is not None:
         results = b.merge_results(earlier, results)
     json_path, md_path = b.write_results(results, out_dir)
-    out.print(md_path.read_text())
-    err.print(f"wrote {json_path} and {md_path}")
+    out.result(results, lambda: out.text(md_path.read_text()))
+    out.note(f"wrote {json_path} and {md_path}")
 
 
 @app.command()
-def report(artifacts_dir: ArtifactsDir = None) -> None:
+def report(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -> None:
     """Write <artifacts>/report.md: the lab's accuracy, loss, fit and boundary plots of the trained models."""
+    require_train_extra("report")
     from torchzoo import report as pages
     from torchzoo.core.paths import artifacts_root
 
+    out = Output(as_json)
     result = pages.write_report(artifacts_root(artifacts_dir))
+    data = {"report": str(result.path), "images": [str(p) for p in result.images], "skipped": result.skipped}
     skipped = f"; skipped: {', '.join(result.skipped)}" if result.skipped else ""
-    out.print(f"wrote {result.path} ({len(result.images)} plots in {result.path.parent / pages.REPORT_DIR}){skipped}")
+    plots = result.path.parent / pages.REPORT_DIR
+    out.result(data, lambda: out.text(f"wrote {result.path} ({len(result.images)} plots in {plots}){skipped}"))
 
 
 @app.command("list")
 def list_models(artifacts_dir: ArtifactsDir = None, as_json: JsonFlag = False) -> None:
-    """Every registered model, its data, size, metric and which artifacts exist."""
+    """Every registered model, its data, size, metric and which artifacts exist. Without the train extra:
+    the exported artifacts found under the artifact root."""
     from torchzoo.core import artifact
     from torchzoo.core.paths import artifacts_root
-    from torchzoo.train import registry
 
+    out = Output(as_json)
     root = artifacts_root(artifacts_dir)
+    try:
+        from torchzoo.train import registry
+
+        known = [(spec.name, spec.task, spec.dataset) for spec in registry.models()]
+    except ImportError:  # the runtime install: no registry without torch, so list what is on disk
+        out.note("the train extra is not installed: listing the artifacts found, not every registered model")
+        known = [(p.name, "", "") for p in sorted(root.glob("*")) if (p / artifact.MANIFEST).is_file()]
     rows = []
-    for spec in registry.MODELS:
-        directory = root / spec.name
-        record = (
-            artifact.read_json(directory / artifact.TRAIN_RECORD)
-            if (directory / artifact.TRAIN_RECORD).exists()
-            else None
-        )
-        manifest = (
-            artifact.read_json(directory / artifact.MANIFEST) if (directory / artifact.MANIFEST).exists() else None
-        )
+    for name, task, dataset in known:
+        directory = root / name
+        record = _read_json_or_none(directory / artifact.TRAIN_RECORD)
+        manifest = _read_json_or_none(directory / artifact.MANIFEST)
         status = "not trained" if record is None else "trained"
         if manifest:
             status = "exported: " + ", ".join(manifest.get("formats", {}))
+            task = task or str(manifest.get("task", ""))
         rows.append(
             {
-                "name": spec.name,
-                "task": spec.task,
-                "dataset": spec.dataset,
-                "parameters": record["parameters"] if record else None,
-                "metric": _fmt_metric(record["metrics"]) if record else "-",
-                "profile": record["profile"] if record else None,
+                "name": name,
+                "task": task,
+                "dataset": dataset,
+                "parameters": record.get("parameters") if record else None,
+                "metric": _fmt_metric(record.get("metrics")) if record else "-",
+                "profile": record.get("profile") if record else None,
                 "status": status,
             }
         )
-    if as_json:
-        emit_json(rows)
-        return
-    table = Table(title=f"torchzoo models ({root})")
-    table.add_column("name", no_wrap=True)
-    table.add_column("task", no_wrap=True)
-    table.add_column("dataset", max_width=36, overflow="ellipsis", no_wrap=True)
-    table.add_column("parameters", justify="right", no_wrap=True)
-    table.add_column("metric", no_wrap=True)
-    table.add_column("status")
-    for r in rows:
-        params = f"{r['parameters']:,}" if r["parameters"] is not None else "-"
-        table.add_row(r["name"], r["task"], r["dataset"], params, r["metric"], r["status"])
-    out.print(table)
+
+    def render() -> None:
+        columns = ("name", "task", "dataset", "parameters", "metric", "status")
+        cells = [
+            (
+                r["name"],
+                r["task"],
+                r["dataset"],
+                "-" if r["parameters"] is None else f"{r['parameters']:,}",
+                r["metric"],
+                r["status"],
+            )
+            for r in rows
+        ]
+        out.table(f"torchzoo models ({root})", columns, cells)
+
+    out.result(rows, render)
 
 
-def _read_optional(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+def _read_json_or_none(path: Path) -> Any:
+    """A JSON file's content, or None if it is absent or unreadable (list shows what it can)."""
+    from torchzoo.core import artifact
+
+    try:
+        return artifact.read_json(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 from torchzoo.commands import register_all  # noqa: E402  (commands defined in their own modules)
@@ -400,24 +428,41 @@ from torchzoo.commands import register_all  # noqa: E402  (commands defined in t
 register_all(app)
 
 
-def main() -> None:
-    """Entry point: typer handles usage errors (exit 2); our errors become one line and an exit code."""
-    json_mode = "--json" in sys.argv[1:]
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors, our errors and internal errors all become one line and an exit code
+    (``TORCHZOO_DEBUG=1`` adds the traceback of an internal error)."""
+    args = sys.argv[1:] if argv is None else argv
+    json_mode = "--json" in args
     try:
-        app()
+        code = app(args=args, prog_name="torchzoo", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        _report_error("aborted", 130, json_mode)
+        code = 130
     except TorchzooError as exc:
         _report_error(str(exc), exc.exit_code, json_mode)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # internal error: still one line, never a traceback
-        detail = str(exc).splitlines()[0] if str(exc) else ""
-        _report_error(f"internal error: {type(exc).__name__}: {detail}", 1, json_mode)
-        sys.exit(1)
+        code = exc.exit_code
+    except typer.TyperException as exc:  # usage errors: unknown option, bad choice, missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare 'torchzoo': the help is the answer
+            sys.stdout.write(exc.format_message() + "\n")
+        else:
+            _report_error(exc.format_message(), exc.exit_code, json_mode)
+        code = exc.exit_code
+    except (KeyboardInterrupt, BrokenPipeError):
+        code = 130
+    except Exception as exc:  # internal error: still one line, never a traceback unless asked
+        if os.environ.get("TORCHZOO_DEBUG") == "1":
+            traceback.print_exc()
+        _report_error(f"internal error: {first_line(exc)} (TORCHZOO_DEBUG=1 shows the traceback)", 1, json_mode)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _report_error(message: str, code: int, json_mode: bool) -> None:
     message = " ".join(message.split())
     if json_mode:
-        sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+        sys.stdout.write(to_json({"error": message, "exit_code": code}) + "\n")
     else:
         sys.stderr.write(f"torchzoo: error: {message}\n")
 

@@ -21,7 +21,6 @@ one no longer references are removed from ``<root>/report/``.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,18 +37,17 @@ from matplotlib.ticker import MaxNLocator
 
 from torchzoo import __version__
 from torchzoo.core import artifact
+from torchzoo.core.clock import utc_minute
 from torchzoo.core.errors import UserInputError
 from torchzoo.core.feature_codec import standardize
-from torchzoo.train import registry
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train import house, mnist_mlp, registry
 from torchzoo.train.runner import load_trained
+from torchzoo.train.spec import ModelSpec
 
 REPORT_MD = "report.md"
 REPORT_DIR = "report"
-MLP_FAMILY = "mnist_mlp"
 REFERENCE_DEPTH = 4  # the activation comparison uses the depth-4 MLPs
 REFERENCE_ACTIVATION = "relu"  # the depth comparison uses the ReLU MLPs
-HOUSE_FAMILY = "house"
 MOONS_MODEL = "moons"
 GRID_POINTS = 200  # house curve samples; moons grid is GRID_POINTS x GRID_POINTS
 DPI = 100
@@ -122,7 +120,7 @@ class Report:
 def read_trained(root: Path) -> dict[str, Trained]:
     """Every registered model that has a ``train.json`` under ``root``, in registry order."""
     found: dict[str, Trained] = {}
-    for spec in registry.MODELS:
+    for spec in registry.models():
         directory = root / spec.name
         if not (directory / artifact.TRAIN_RECORD).is_file():
             continue
@@ -162,7 +160,7 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def _mlp_specs(selected: Callable[[dict[str, Any]], bool]) -> list[ModelSpec]:
-    return [s for s in registry.MODELS if s.family == MLP_FAMILY and selected(s.options)]
+    return [s for s in registry.models() if s.family is mnist_mlp.FAMILY and selected(s.options)]
 
 
 def _untrained_note(names: Sequence[str]) -> str:
@@ -272,7 +270,7 @@ def house_section(report: Report, trained: dict[str, Trained], root: Path) -> No
     """The data points and every trained house neuron's fitted curve, in raw size and price units."""
     title = "House price fits per final activation"
     report.section(title)
-    specs = [s for s in registry.MODELS if s.family == HOUSE_FAMILY]
+    specs = [s for s in registry.models() if s.family is house.FAMILY]
     present = [trained[s.name] for s in specs if s.name in trained]
     if not present:
         report.skip(title, _untrained_note([s.name for s in specs]))
@@ -336,7 +334,7 @@ def moons_section(report: Report, trained: dict[str, Trained], root: Path) -> No
     t = trained[MOONS_MODEL]
     model, record = load_trained(t.spec, root)
     preprocessing = record["preprocessing"]
-    data = t.spec.load_family().load_data(t.spec, None, int(record.get("seed", 0)))
+    data = t.spec.family.load_data(t.spec, None, int(record.get("seed", 0)))
     inputs, target = data.test
     points = inputs.double().numpy()
     if preprocessing.get("mean") is not None:  # model inputs back to raw coordinates
@@ -395,7 +393,7 @@ def write_report(root: Path) -> ReportResult:
     if not trained:
         raise UserInputError(f"no trained models under {root}; run 'torchzoo train NAME' first")
     report = Report(root)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_minute()
     report.add(
         "# torchzoo report",
         "",

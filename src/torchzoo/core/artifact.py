@@ -31,6 +31,8 @@ os.umask(_UMASK)
 STATE_DICT = "model.pt"
 TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
+#: every export format and the file it writes; torchzoo.export.formats holds the writer and runners of each
+FORMAT_FILES = {"state_dict": STATE_DICT, "torchscript": TORCHSCRIPT, "onnx": ONNX}
 TRAIN_RECORD = "train.json"
 METRICS = "metrics.json"
 HISTORY = "history.json"

@@ -21,5 +21,7 @@ class ArtifactError(UserInputError):
     """An artifact directory is missing, incomplete, or fails its integrity checks."""
 
 
-class CheckFailedError(TorchzooError):
-    """An exported format disagrees with the eager model beyond tolerance."""
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, for one-line reports of an exception raised by a library."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:limit].rstrip(": ")

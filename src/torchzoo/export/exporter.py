@@ -3,8 +3,9 @@
 Export builds the new artifact version in a staging directory (:func:`torchzoo.core.artifact.staged`): it
 saves the check inputs (``check_inputs.npz``), writes each format, checks it against the eager model,
 then writes ``equivalence.json`` and ``manifest.json`` (hashing every file) and publishes the whole set
-atomically. A failed check publishes nothing: the report goes to ``artifacts/.failed/`` and the command
-fails naming the model, format and output. ``verify`` re-runs every check from the files on disk alone.
+atomically. Every requested format is written and checked even after one fails; if any failed, nothing
+is published, the report goes to ``artifacts/.failed/`` and the outcome lists every failing row.
+``verify`` re-runs every check from the files on disk alone.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import numpy as np
 import torch
 
 from torchzoo.core import artifact
-from torchzoo.core.errors import ArtifactError, CheckFailedError, UserInputError
+from torchzoo.core.errors import ArtifactError, UserInputError, first_line
 from torchzoo.export.equivalence import FormatReport, check_format
 from torchzoo.export.formats import FORMATS, ExportContext, quiet, torch_runner
 from torchzoo.export.manifest import build_manifest
 from torchzoo.train.family import CheckCase, Family
-from torchzoo.train.registry import ModelSpec
 from torchzoo.train.runner import load_trained
+from torchzoo.train.spec import ModelSpec
 
 CHECK_SEED = 1234
 REFERENCE = "torch eager, float CPU, rebuilt from model.pt (weights_only=True)"
@@ -33,10 +34,16 @@ REFERENCE = "torch eager, float CPU, rebuilt from model.pt (weights_only=True)"
 class ExportOutcome:
     model: str
     reports: list[FormatReport]
+    #: where the equivalence report of a failed export was kept (nothing was published)
+    failure_report: Path | None = None
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.reports)
+
+
+class _Unpublished(Exception):
+    """Raised inside the staging block so that a failed export publishes nothing."""
 
 
 def resolve_formats(fmt: str) -> list[str]:
@@ -70,7 +77,7 @@ def _check(ctx: ExportContext, name: str, path: Path, cases: list[CheckCase]) ->
             family.tolerance_reason,
         )
     except Exception as exc:  # a runtime that cannot load the file fails the check, with the reason
-        return FormatReport(name, family.tolerance, family.tolerance_reason, error=_one_line(exc))
+        return FormatReport(name, family.tolerance, family.tolerance_reason, error=first_line(exc))
 
 
 def _case_table(cases: list[CheckCase]) -> list[dict[str, Any]]:
@@ -113,7 +120,7 @@ def export_model(
 ) -> ExportOutcome:
     live = artifacts_dir / spec.name
     model, record = load_trained(spec, artifacts_dir)
-    family = spec.load_family()
+    family = spec.family
     data = family.load_data(spec, data_dir, record["seed"])
     cases = family.check_cases(data, np.random.default_rng(CHECK_SEED))
     ctx = _context(spec, family, model, record, cases)
@@ -138,23 +145,27 @@ def export_model(
         "formats": {k: v for k, v in previous_reports.items() if k in kept},
     }
     reports = []
-    with artifact.staged(artifacts_dir, spec.name, carry) as stage:
-        _save_cases(cases, stage / artifact.CHECK_INPUTS)
-        for name in formats:
-            fmt = FORMATS[name]
-            try:
-                info = fmt.write(ctx, stage / fmt.filename)
-                report = _check(ctx, name, stage / fmt.filename, cases)
-            except Exception as exc:  # an exporter crash is a failed format, reported like a mismatch
-                info, report = {}, FormatReport(name, family.tolerance, family.tolerance_reason, error=_one_line(exc))
-            reports.append(report)
-            equivalence["formats"][name] = report.to_json()
-            if not report.passed:
-                saved = artifact.write_failure(artifacts_dir, spec.name, artifact.EQUIVALENCE, equivalence)
-                raise CheckFailedError(f"{spec.name}: {report.summary()}; nothing published (report: {saved})")
-            kept[name] = {**info, "equivalence": "passed", "max_abs_diff": report.max_abs}
-        artifact.write_json_atomic(stage / artifact.EQUIVALENCE, equivalence)
-        artifact.write_json_atomic(stage / artifact.MANIFEST, build_manifest(stage, record, kept))
+    try:
+        with artifact.staged(artifacts_dir, spec.name, carry) as stage:
+            _save_cases(cases, stage / artifact.CHECK_INPUTS)
+            for name in formats:
+                fmt = FORMATS[name]
+                try:
+                    info = fmt.write(ctx, stage / fmt.filename)
+                    report = _check(ctx, name, stage / fmt.filename, cases)
+                except Exception as exc:  # an exporter crash is a failed format, reported like a mismatch
+                    info = {}
+                    report = FormatReport(name, family.tolerance, family.tolerance_reason, error=first_line(exc))
+                reports.append(report)
+                equivalence["formats"][name] = report.to_json()
+                kept[name] = {**info, "equivalence": "passed", "max_abs_diff": report.max_abs}
+            if not all(r.passed for r in reports):
+                raise _Unpublished
+            artifact.write_json_atomic(stage / artifact.EQUIVALENCE, equivalence)
+            artifact.write_json_atomic(stage / artifact.MANIFEST, build_manifest(stage, record, kept))
+    except _Unpublished:
+        saved = artifact.write_failure(artifacts_dir, spec.name, artifact.EQUIVALENCE, equivalence)
+        return ExportOutcome(spec.name, reports, failure_report=saved)
     return ExportOutcome(spec.name, reports)
 
 
@@ -167,12 +178,7 @@ def verify_model(spec: ModelSpec, artifacts_dir: Path) -> list[FormatReport]:
     if artifact.CHECK_INPUTS not in manifest["files"]:
         raise ArtifactError(f"{directory} has no {artifact.CHECK_INPUTS}; re-run 'torchzoo export {spec.name}'")
     model, record = load_trained(spec, artifacts_dir)
-    family = spec.load_family()
+    family = spec.family
     cases = _load_cases(directory, artifact.read_json(directory / artifact.EQUIVALENCE)["cases"])
     ctx = _context(spec, family, model, record, cases)
     return [_check(ctx, name, directory / FORMATS[name].filename, cases) for name in manifest["formats"]]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from torchzoo.core import artifact
+from torchzoo.core.session import OPTIMIZATION_LEVELS, create_session
 from torchzoo.export.equivalence import Runner
 from torchzoo.train.family import Family
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 OPSET = 18
-ORT_LEVELS = ("disabled", "basic", "extended", "all")
 
 
 @dataclass
@@ -44,7 +44,6 @@ class ExportContext:
 class ExportFormat:
     name: str
     filename: str
-    description: str
     write: Callable[[ExportContext, Path], dict[str, Any]]
     runners: Callable[[ExportContext, Path], dict[str, Runner]]
 
@@ -228,21 +227,10 @@ def write_onnx(ctx: ExportContext, target: Path) -> dict[str, Any]:
 
 def onnx_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
     """One onnxruntime CPU session per graph optimization level: each must agree with eager."""
-    import onnxruntime as ort
-
-    levels = {
-        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }
     names = [t.name for t in ctx.family.inputs]
     runners: dict[str, Runner] = {}
-    for level in ORT_LEVELS:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = levels[level]
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for level in OPTIMIZATION_LEVELS:
+        session = create_session(path, "cpu", level).session
 
         def run(inputs: tuple[np.ndarray, ...], session: Any = session) -> list[np.ndarray]:
             return session.run(None, dict(zip(names, inputs, strict=True)))
@@ -251,11 +239,11 @@ def onnx_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
     return runners
 
 
+_WRITERS = {
+    "state_dict": (write_state_dict, state_dict_runners),
+    "torchscript": (write_torchscript, torchscript_runners),
+    "onnx": (write_onnx, onnx_runners),
+}
 FORMATS: dict[str, ExportFormat] = {
-    f.name: f
-    for f in (
-        ExportFormat("state_dict", artifact.STATE_DICT, "PyTorch state_dict", write_state_dict, state_dict_runners),
-        ExportFormat("torchscript", artifact.TORCHSCRIPT, "TorchScript", write_torchscript, torchscript_runners),
-        ExportFormat("onnx", artifact.ONNX, f"ONNX opset {OPSET}", write_onnx, onnx_runners),
-    )
+    name: ExportFormat(name, filename, *_WRITERS[name]) for name, filename in artifact.FORMAT_FILES.items()
 }

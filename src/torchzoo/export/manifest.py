@@ -8,13 +8,13 @@ versions, the sha256 and size of every file in the directory, and the manifest's
 
 from __future__ import annotations
 
-import datetime as dt
 import platform
 from pathlib import Path
 from typing import Any
 
 from torchzoo import __version__
 from torchzoo.core import artifact
+from torchzoo.core.clock import utc_now
 from torchzoo.export.formats import FORMATS, export_versions
 
 _NOT_HASHED = {artifact.MANIFEST}
@@ -51,7 +51,7 @@ def build_manifest(directory: Path, record: dict[str, Any], formats: dict[str, A
             "formats": {name: {"file": FORMATS[name].filename, **info} for name, info in present.items()},
             "equivalence_file": artifact.EQUIVALENCE,
             "versions": {**export_versions(), "python": platform.python_version(), "torchzoo": __version__},
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "created": utc_now(),
             "files": file_table(directory),
         }
     )

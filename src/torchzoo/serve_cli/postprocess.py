@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from torchzoo.core.tasks import get_task
+
 
 def to_scores(raw: np.ndarray, transform: str) -> np.ndarray:
     raw = raw.astype(np.float64)
@@ -25,29 +27,6 @@ def results(
 ) -> list[dict[str, Any]]:
     """One result dict per sample. ``post`` is the manifest's postprocessing: ``transform`` (exp, softmax,
     sigmoid, identity) and, for regression, optional ``scale``/``offset`` back to the target's units."""
-    scores = to_scores(raw, post.get("transform", "identity"))
-    if task == "regression":
-        scores = scores * float(post.get("scale", 1.0)) + float(post.get("offset", 0.0))
-    out: list[dict[str, Any]] = []
-    for row in scores:
-        if task == "classification":
-            order = np.argsort(-row)[: max(1, top_k)]
-            top = [{"label": labels[i], "probability": float(row[i])} for i in order]
-            out.append({"label": top[0]["label"], "top": top})
-        elif task == "multilabel":
-            present = [{"label": labels[i], "probability": float(p)} for i, p in enumerate(row) if p >= threshold]
-            out.append(
-                {
-                    "labels": [p["label"] for p in present],
-                    "scores": present,
-                    "all": {labels[i]: float(p) for i, p in enumerate(row)},
-                }
-            )
-        elif task == "binary":
-            p = float(row.reshape(-1)[0])
-            label = labels[1] if p >= threshold else labels[0]
-            out.append({"label": label, "probability": p})
-        else:
-            values = row.reshape(-1)
-            out.append({"value": float(values[0]) if values.size == 1 else values.tolist()})
-    return out
+    kind = get_task(task)
+    scores = kind.to_units(to_scores(raw, post.get("transform", "identity")), post)
+    return kind.results(scores, labels, top_k, threshold)

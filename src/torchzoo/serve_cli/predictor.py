@@ -12,9 +12,9 @@ import numpy as np
 from torchzoo.core import artifact
 from torchzoo.core.artifact import read_manifest
 from torchzoo.core.errors import ArtifactError
+from torchzoo.core.session import create_session
 from torchzoo.serve_cli.postprocess import results
 from torchzoo.serve_cli.preprocess import preprocess
-from torchzoo.serve_cli.session import create_session
 
 
 class Predictor:
@@ -23,7 +23,8 @@ class Predictor:
     def __init__(self, directory: str | Path, provider: str = "auto") -> None:
         self.directory = Path(directory)
         self.manifest, graph = _read_graph(self.directory)
-        self.session, self.provider, self.notice = create_session(graph, provider)
+        created = create_session(graph, provider)
+        self.session, self.provider, self.notice = created.session, created.provider, created.notice
         self.input_names = [i["name"] for i in self.manifest["inputs"]]
         self.labels: list[str] = self.manifest["labels"]
         self.task: str = self.manifest["task"]

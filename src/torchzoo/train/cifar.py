@@ -28,7 +28,7 @@ from torchzoo.core.paths import find_dataset
 from torchzoo.train import loop
 from torchzoo.train.datasets import ImageData, read_cifar10
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 SAMPLE_SHAPE = (3, 32, 32)
 PREPROCESSING = image_params(
@@ -207,3 +207,13 @@ def _random_images(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, ..
 
 
 FAMILY = CifarFamily()
+
+MODELS = (
+    ModelSpec(
+        name="cifar10-cnn",
+        task="classification",
+        dataset="CIFAR-10 subset: 10,000 train (1,000/class), full 10,000 test; rebuilt from JPEG copies",
+        summary="the tutorial's Net: conv(3,6,5)-pool-conv(6,16,5)-pool-120-84-10",
+        family=FAMILY,
+    ),
+)

@@ -17,7 +17,7 @@ import numpy as np
 from torch import nn
 
 from torchzoo.train.loop import EpochCallback
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.activations import BentIdentity, SoftExponential, SoftExponential2
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 #: STAND-IN data (the lab's 12 points were not found): size in m^2, price in units of 100,000
 SIZES_M2 = (62.0, 75.0, 84.0, 93.0, 101.0, 110.0, 118.0, 127.0, 139.0, 150.0, 166.0, 182.0)
@@ -188,3 +188,23 @@ class HouseFamily(Family):
 
 
 FAMILY = HouseFamily()
+
+ACTIVATION_NAMES = {
+    "linear": "no final activation",
+    "relu": "ReLU",
+    "prelu": "PReLU",
+    "bentid": "Bent identity",
+    "softexp": "Soft Exponential (learnable alpha, starts at -0.9)",
+    "softexp2": "Soft Exponential 2 alone (alpha 0.1, beta 7.0, inverted form)",
+}
+MODELS = tuple(
+    ModelSpec(
+        name=f"house-{key}",
+        task="regression",
+        dataset="house prices: the tutorial's 12 price/size points",
+        summary=f"Linear(1,1) (w=-0.01, b=8) + final activation: {what}",
+        family=FAMILY,
+        options={"activation": key},
+    )
+    for key, what in ACTIVATION_NAMES.items()
+)

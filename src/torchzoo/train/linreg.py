@@ -25,7 +25,7 @@ from torch import nn
 from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 X_TRAIN = (1.0, 2.0, 3.0, 4.0)
 QUERY = 5.0
@@ -132,3 +132,23 @@ class LinregFamily(Family):
 
 
 FAMILY = LinregFamily()
+
+_TOY = "X=[1,2,3,4], Y=2X (the tutorial's toy data)"
+MODELS = (
+    ModelSpec(
+        name="linreg",
+        task="regression",
+        dataset=_TOY,
+        summary="f = w*x: one weight, no bias (the tutorial's from-scratch model)",
+        family=FAMILY,
+        options={"layer": "weight"},
+    ),
+    ModelSpec(
+        name="linreg-linear",
+        task="regression",
+        dataset=_TOY,
+        summary="nn.Linear(1, 1) on the same data",
+        family=FAMILY,
+        options={"layer": "linear"},
+    ),
+)

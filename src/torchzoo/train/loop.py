@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from torchzoo.core.tasks import get_task
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 EpochCallback = Callable[[int, int, dict[str, float]], None]
@@ -130,15 +131,13 @@ def minibatches(n: int, batch_size: int, seed: int | None) -> list[torch.Tensor]
 
 
 def task_metric(task: str, output: torch.Tensor, target: torch.Tensor) -> float:
-    """The headline metric of a batch of outputs: accuracy (classification: argmax; binary: p > 0.5;
-    multilabel: exact match of the label set) or, for regression, the mean squared error."""
-    if task == "classification":
-        return (output.argmax(dim=1) == target).float().mean().item()
-    if task == "binary":
-        return ((output.reshape(target.shape) > 0.5) == (target > 0.5)).float().mean().item()
-    if task == "multilabel":
-        return ((output > 0.5) == (target > 0.5)).all(dim=1).float().mean().item()
-    return F.mse_loss(output.reshape(target.shape), target).item()
+    """The task's headline metric (:mod:`torchzoo.core.tasks`) of a batch of outputs."""
+    return get_task(task).metric(_numpy(output), _numpy(target))
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    tensor = tensor.detach().cpu()
+    return (tensor.float() if tensor.dtype in (torch.bfloat16, torch.float16) else tensor).numpy()
 
 
 @torch.no_grad()
@@ -155,8 +154,7 @@ def evaluate(
     outputs = predict_batches(
         model, ((transform(x[i]) if transform else x[i],) for i in minibatches(len(y), batch_size, None))
     )
-    key = "mse" if task == "regression" else "acc"
-    return {"loss": loss_fn(outputs, y).item(), key: task_metric(task, outputs, y)}
+    return {"loss": loss_fn(outputs, y).item(), get_task(task).metric_key: task_metric(task, outputs, y)}
 
 
 def fit_tensors(

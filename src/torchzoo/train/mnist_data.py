@@ -29,7 +29,7 @@ from torchzoo.core.paths import find_dataset
 from torchzoo.train import loop
 from torchzoo.train.datasets import read_mnist
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 MNIST_RAW = "MNIST/raw"
 MNIST_EXPECTS = (
@@ -42,6 +42,7 @@ QUICK_VAL_SIZE = 2_000
 SPLIT_SEED = 0
 DIGITS = [str(d) for d in range(10)]
 PARITY_LABELS = ["odd", "even"]
+MNIST_DATASET = "MNIST (60,000 train / 10,000 test digits)"
 
 Split = tuple[torch.Tensor, torch.Tensor]
 

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from torchzoo.train.family import TensorSpec, TrainContext
-from torchzoo.train.mnist_data import MnistFamily
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.mnist_data import MNIST_DATASET, MnistFamily
+from torchzoo.train.spec import ModelSpec
 
 INPUT_SIZE = 784
 HIDDEN = 500
@@ -56,7 +56,7 @@ _TRANSFORMS = {"multiclass": "softmax", "binary": "identity"}
 
 
 class FFNNFamily(MnistFamily):
-    """One family object per head (``FAMILIES``); the registry picks it with :func:`family_for`."""
+    """One family object per head (``FAMILIES``): the two heads differ in outputs and transform."""
 
     inputs = (TensorSpec("image", ("batch", INPUT_SIZE), description="flattened 28x28 image, pixels / 255"),)
     sample_shape = (INPUT_SIZE,)
@@ -85,11 +85,20 @@ class FFNNFamily(MnistFamily):
 
 
 FAMILIES = {head: FFNNFamily(head) for head in _OUTPUTS}
-FAMILY = FAMILIES["multiclass"]
 
-
-def family_for(spec: ModelSpec) -> FFNNFamily:
-    head = spec.options.get("head", "multiclass")
-    if head not in FAMILIES:
-        raise ValueError(f"{spec.name}: unknown head '{head}'; expected one of {', '.join(FAMILIES)}")
-    return FAMILIES[head]
+MODELS = (
+    ModelSpec(
+        name="mnist-ffnn",
+        task="classification",
+        dataset=MNIST_DATASET,
+        summary="NeuralNet2: 784 -> hidden ReLU -> 10",
+        family=FAMILIES["multiclass"],
+    ),
+    ModelSpec(
+        name="mnist-binary",
+        task="binary",
+        dataset=MNIST_DATASET + ", relabelled even/odd",
+        summary="NeuralNet1: 784 -> hidden ReLU -> 1, Sigmoid, BCE (is the digit even?)",
+        family=FAMILIES["binary"],
+    ),
+)

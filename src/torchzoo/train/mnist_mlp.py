@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from torchzoo.train.family import TensorSpec, TrainContext
-from torchzoo.train.mnist_data import MnistFamily
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.mnist_data import MNIST_DATASET, MnistFamily
+from torchzoo.train.spec import ModelSpec
 
 WIDTHS: dict[int, tuple[int, ...]] = {
     3: (784, 256, 128, 10),
@@ -88,3 +88,25 @@ class MLPFamily(MnistFamily):
 
 
 FAMILY = MLPFamily()
+
+VARIANTS = {
+    "": {"activation": "relu", "depth": 4},
+    "-sigmoid": {"activation": "sigmoid", "depth": 4},
+    "-tanh": {"activation": "tanh", "depth": 4},
+    "-elu": {"activation": "elu", "depth": 4},
+    "-leakyrelu": {"activation": "leakyrelu", "depth": 4},
+    "-depth3": {"activation": "relu", "depth": 3},
+    "-depth5": {"activation": "relu", "depth": 5},
+    "-depth7": {"activation": "relu", "depth": 7},
+}
+MODELS = tuple(
+    ModelSpec(
+        name=f"mnist-mlp{suffix}",
+        task="classification",
+        dataset=MNIST_DATASET,
+        summary=f"Flatten, MLP with {opts['depth']} linear layers, {opts['activation']} activations",
+        family=FAMILY,
+        options=opts,
+    )
+    for suffix, opts in VARIANTS.items()
+)

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from torchzoo.train.family import TensorSpec, TrainContext
-from torchzoo.train.mnist_data import MnistFamily
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.mnist_data import MNIST_DATASET, MnistFamily
+from torchzoo.train.spec import ModelSpec
 
 SEQUENCE = 28
 INPUT_SIZE = 28
@@ -72,3 +72,15 @@ class RNNFamily(MnistFamily):
 
 
 FAMILY = RNNFamily()
+
+MODELS = tuple(
+    ModelSpec(
+        name=f"mnist-{cell}",
+        task="classification",
+        dataset=MNIST_DATASET + ", image rows as a 28-step sequence",
+        summary=f"nn.{cell.upper()}(28, 128, 2 layers, batch_first) + Linear(128, 10) on the last step",
+        family=FAMILY,
+        options={"cell": cell},
+    )
+    for cell in ("rnn", "gru", "lstm")
+)

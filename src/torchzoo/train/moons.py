@@ -32,7 +32,7 @@ from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.activations import BentIdentity
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 N_SAMPLES, NOISE = 1000, 0.3
 PREPROCESSING = feature_params(
@@ -163,3 +163,13 @@ class MoonsFamily(Family):
 
 
 FAMILY = MoonsFamily()
+
+MODELS = (
+    ModelSpec(
+        name="moons",
+        task="binary",
+        dataset="two moons (sklearn make_moons: 1000 points, noise 0.3)",
+        summary="Linear(2,2) - BentID - Linear(2,1) - Sigmoid, float64, early stopping",
+        family=FAMILY,
+    ),
+)

@@ -23,9 +23,10 @@ from torchzoo.core.text_codec import ALPHABET, MAX_LENGTH, encode_names, fold_to
 from torchzoo.train import loop
 from torchzoo.train.datasets import NamesData, read_names
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 HIDDEN = 128
+N_LANGUAGES = 18  # output classes: the tutorial data's languages
 RANDOM_LONG_RTOL = 1e-5
 RANDOM_LONG_REASON = (
     "the tutorial's recurrence has no squashing nonlinearity: over dozens of random letters (not real names) "
@@ -104,7 +105,7 @@ def _length_batches(split: tuple[torch.Tensor, ...], batch_size: int, seed: int)
 
 class NamesFamily(Family):
     inputs = (TensorSpec("letters", ("batch", "seq", len(ALPHABET)), description="one-hot letters, zero rows pad"),)
-    outputs = (TensorSpec("log_probs", ("batch", 18), description="log-softmax over languages"),)
+    outputs = (TensorSpec("log_probs", ("batch", N_LANGUAGES), description="log-softmax over languages"),)
     output_transform = "exp"
     torchscript_reason = "scripted: forward loops over the sequence length of its input"
     dim_bounds = {"seq": (1, MAX_LENGTH)}  # noqa: RUF012
@@ -117,7 +118,7 @@ class NamesFamily(Family):
     )
 
     def build_model(self, spec: ModelSpec) -> nn.Module:
-        return CharRNN(len(ALPHABET), HIDDEN, 18)
+        return CharRNN(len(ALPHABET), HIDDEN, N_LANGUAGES)
 
     def load_data(self, spec: ModelSpec, data_dir: Path | None, seed: int) -> NamesSplits:
         directory = find_dataset("names", "names/<Language>.txt files (the char-RNN tutorial data)", data_dir)
@@ -217,3 +218,13 @@ def _random_letters(rng: np.random.Generator, batch: int, length: int) -> np.nda
 
 
 FAMILY = NamesFamily()
+
+MODELS = (
+    ModelSpec(
+        name="names",
+        task="classification",
+        dataset="names (18 languages, 20,068 surnames)",
+        summary="char-RNN from scratch: i2h/i2o over one-hot letters + 128-wide hidden, LogSoftmax",
+        family=FAMILY,
+    ),
+)

@@ -23,7 +23,7 @@ from torchzoo.core import artifact
 from torchzoo.core.errors import ArtifactError
 from torchzoo.train.family import TrainContext
 from torchzoo.train.plots import plot_history
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 SINGLE_THREAD_BELOW = 1_000_000  # parameters
 
@@ -62,7 +62,7 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
     ``train_seconds`` times loading the data and training, not importing the family's module. Small
     models train on one thread: for them a second intra-op thread costs more than it gives.
     """
-    family = spec.load_family()
+    family = spec.family
     start = time.perf_counter()
     seed_everything(ctx.seed)
     data = family.load_data(spec, data_dir, ctx.seed)
@@ -75,7 +75,7 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
 
     record = {
         "model": spec.name,
-        "family": spec.family,
+        "family": type(family).__module__,
         "task": spec.task,
         "summary": spec.summary,
         "options": spec.options,
@@ -112,7 +112,7 @@ def load_trained(spec: ModelSpec, artifacts_dir: Path) -> tuple[torch.nn.Module,
     if not record_path.exists():
         raise ArtifactError(f"no trained model in {directory}; run 'torchzoo train {spec.name}' first")
     record = artifact.read_json(record_path)
-    model = spec.load_family().build_model(spec)
+    model = spec.family.build_model(spec)
     try:
         state = torch.load(directory / artifact.STATE_DICT, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

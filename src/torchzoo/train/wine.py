@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.train import loop
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
-from torchzoo.train.registry import ModelSpec
+from torchzoo.train.spec import ModelSpec
 
 SPLIT_SEED = 0
 MUL_FACTOR = 2.0
@@ -251,3 +251,13 @@ class WineFamily(Family):
 
 
 FAMILY = WineFamily()
+
+MODELS = (
+    ModelSpec(
+        name="wine",
+        task="classification",
+        dataset="UCI wine (178 x 13, 3 cultivars; shipped with scikit-learn)",
+        summary="NeuralNet2: 13 -> hidden ReLU -> 3, standardized features",
+        family=FAMILY,
+    ),
+)
