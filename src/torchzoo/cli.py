@@ -51,11 +51,15 @@ def train(
     model: ModelOrAll,
     profile: ProfileOpt = "full",
     seed: Annotated[int, typer.Option(help="Random seed (recorded in the manifest).")] = 0,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run from its last completed epoch (same profile, seed).")
+    ] = False,
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train one model (or all) and write artifacts/<model>/ (state_dict, metrics, curves)."""
+    """Train one model (or all) and write artifacts/<model>/ (state_dict, metrics, curves). Every epoch ends
+    with a checkpoint in artifacts/.checkpoints/<model>/, removed when the model is written."""
     require_train_extra("train")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -84,7 +88,7 @@ def train(
                 info = " ".join(f"{k}={v:.4g}" for k, v in shown.items() if isinstance(v, int | float))
                 progress.update(task, completed=epoch, total=total, info=info)
 
-            ctx = TrainContext(profile=profile, seed=seed, on_epoch=on_epoch)
+            ctx = TrainContext(profile=profile, seed=seed, on_epoch=on_epoch, resume=resume)
             try:
                 outcome = train_model(spec, ctx, root, data_dir)
                 progress.update(task, info=f"done: {_fmt_metric(outcome.metrics)}")

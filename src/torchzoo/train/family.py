@@ -34,11 +34,13 @@ class TensorSpec:
 @dataclass
 class TrainContext:
     """How a run trains: the profile (``full`` is the tutorial's recipe, ``quick`` minutes for tests and
-    CI), the seed, and a per-epoch callback for progress display."""
+    CI), the seed, a per-epoch callback for progress display, and whether to resume from the checkpoint
+    of an interrupted run."""
 
     profile: str = "full"
     seed: int = 0
     on_epoch: EpochCallback | None = None
+    resume: bool = False
 
     @property
     def quick(self) -> bool:

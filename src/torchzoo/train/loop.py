@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from torchzoo.core.tasks import get_task
+from torchzoo.train import checkpoint
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 EpochCallback = Callable[[int, int, dict[str, float]], None]
@@ -52,13 +53,27 @@ def fit(
 
     ``train_batches(epoch)`` yields ``(inputs, target)``; ``validate()`` returns metrics prefixed
     ``val_``. Each row also keeps the training loss of every iteration (``iteration_losses``). The
-    weights with the best monitored value are restored at the end.
+    weights with the best monitored value are restored at the end. Inside
+    :func:`torchzoo.train.checkpoint.checkpointing`, every epoch ends with a checkpoint and a resumed run
+    continues after the last completed epoch.
     """
     history: list[dict[str, Any]] = []
     best_value = -np.inf if config.mode == "max" else np.inf
     best_state = copy.deepcopy(model.state_dict())
-    stale = 0
-    for epoch in range(1, config.epochs + 1):
+    stale, first, stopped = 0, 1, False
+    resumable = checkpoint.next_checkpoint()
+    if resumable is not None and resumable[1] is not None:
+        saved = resumable[1]
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        history, best_value, best_state = saved["history"], saved["best_value"], saved["best_state"]
+        stale, first, stopped = saved["stale"], saved["epoch"] + 1, saved["stopped"]
+        checkpoint.restore_rng(saved["rng"])
+    for epoch in range(first, config.epochs + 1):
+        if stopped:
+            break
         start = time.perf_counter()
         model.train()
         total, count = 0.0, 0
@@ -91,10 +106,24 @@ def fit(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
+        stopped = config.patience is not None and stale >= config.patience
+        if resumable is not None:
+            checkpoint.save(
+                resumable[0],
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "history": history,
+                    "best_value": best_value,
+                    "best_state": best_state,
+                    "stale": stale,
+                    "epoch": epoch,
+                    "stopped": stopped,
+                },
+            )
         if on_epoch is not None:
             on_epoch(epoch, config.epochs, row)
-        if config.patience is not None and stale >= config.patience:
-            break
     if config.restore_best:
         model.load_state_dict(best_state)
     model.eval()

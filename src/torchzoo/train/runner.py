@@ -21,6 +21,7 @@ import torch
 from torchzoo import __version__
 from torchzoo.core import artifact
 from torchzoo.core.errors import ArtifactError
+from torchzoo.train import checkpoint
 from torchzoo.train.family import TrainContext
 from torchzoo.train.plots import plot_history
 from torchzoo.train.spec import ModelSpec
@@ -69,7 +70,11 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
     seed_everything(ctx.seed)
     model = family.build_model(spec)
     parameters = sum(p.numel() for p in model.parameters())
-    with training_threads(model) as threads:
+    fingerprint = {"model": spec.name, "profile": ctx.profile, "seed": ctx.seed}
+    with (
+        checkpoint.checkpointing(artifacts_dir / checkpoint.CHECKPOINTS / spec.name, ctx.resume, fingerprint),
+        training_threads(model) as threads,
+    ):
         result = family.fit(spec, model, data, ctx)
     seconds = time.perf_counter() - start
 
