@@ -120,11 +120,12 @@ def _background(canvas: np.ndarray) -> np.ndarray:
 
 
 def test_real_celeba_source_is_refused_with_a_clear_message() -> None:
-    from torchzoo.core.errors import DataNotFoundError
-    from torchzoo.train.registry import ModelSpec, get
+    import dataclasses
 
-    base = get("celeba-multilabel")
-    spec = ModelSpec(base.name, base.family, base.task, base.dataset, base.summary, {"source": "celeba"})
+    from torchzoo.core.errors import DataNotFoundError
+    from torchzoo.train.registry import get
+
+    spec = dataclasses.replace(get("celeba-multilabel"), options={"source": "celeba"})
     with pytest.raises(DataNotFoundError, match="not implemented"):
         spec.family.load_data(spec, None, 0)
 
