@@ -153,12 +153,18 @@ def verify(
     model: ModelOrAll = "all",
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Also check model.sig with this public key.")] = None,
 ) -> None:
     """Re-hash every artifact file and re-run every equivalence check from the files on disk alone."""
     require_train_extra("verify")
     from torchzoo.export.exporter import verify_model
 
     root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
+    if key:  # a signature that does not verify is refused (exit 2) before any other file is used
+        from torchzoo.core.signing import verify_signature
+
+        for spec in specs:
+            verify_signature(root / spec.name, key)
     checks: list[dict[str, Any]] = []
     for spec in specs:
         try:
@@ -261,6 +267,10 @@ def predict(
     provider: ProviderOpt = "auto",
     as_json: JsonFlag = False,
     artifacts_dir: ArtifactsDir = None,
+    require_signature: Annotated[
+        bool, typer.Option("--require-signature", help="Refuse an artifact whose model.sig does not verify.")
+    ] = False,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Trusted public key (PEM) for model.sig.")] = None,
 ) -> None:
     """Predict with the exported ONNX graph through onnxruntime (torch is never imported)."""
     from torchzoo.core.paths import artifacts_root
@@ -274,7 +284,9 @@ def predict(
             f"no artifacts for '{model}' in {directory.parent}; "
             f"run 'torchzoo train {model}' then 'torchzoo export {model}'{_model_hint(model)}"
         )
-    predictor = load(directory, provider)
+    if require_signature and not key:
+        raise UserInputError("--require-signature needs --key PUBLIC_KEY.pem")
+    predictor = load(directory, provider, trusted_keys=key if require_signature or key else None)
     out.note(f"provider: {predictor.provider}" + (f" ({predictor.notice})" if predictor.notice else ""))
     results = predictor.predict(inputs, top_k=top_k, threshold=threshold)
     task = get_task(predictor.task)

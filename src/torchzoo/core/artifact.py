@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from torchzoo.core.errors import ArtifactError
+from torchzoo.core.limits import MAX_MANIFEST_BYTES
+from torchzoo.core.safe_io import open_artifact_file, read_artifact_file
+from torchzoo.core.text_codec import printable
 
 SCHEMA_VERSION = 1
 _UMASK = os.umask(0)
@@ -163,32 +166,38 @@ def seal_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return {**manifest, SELF_HASH: manifest_digest(manifest)}
 
 
-REQUIRED = ("schema_version", "model", "task", "labels", "inputs", "outputs", "preprocessing", "files")
+SIGNATURE = "model.sig"
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST
+    """The artifact's manifest, believed only once it has passed every check: a regular file of at most
+    ``MAX_MANIFEST_BYTES`` inside the directory, JSON, its own sha256, this runtime's schema version, and the
+    schema (:mod:`torchzoo.core.manifest_schema`). Any failure is one ArtifactError naming the field."""
+    from torchzoo.core.manifest_schema import validate
+
+    shown = printable(str(directory / MANIFEST))
     if not directory.is_dir():
-        raise ArtifactError(f"no artifact directory {directory}; create it with 'torchzoo train' + 'torchzoo export'")
-    if not path.exists():
-        raise ArtifactError(f"{directory} has no {MANIFEST}; run 'torchzoo export {directory.name}'")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc.__class__.__name__})") from exc
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{path} is not a manifest object")
-    missing = [k for k in REQUIRED if k not in manifest]
-    if missing:
-        raise ArtifactError(f"{path} lacks {', '.join(missing)}")
-    if manifest.get(SELF_HASH) != manifest_digest(manifest):
-        raise ArtifactError(f"{path} does not match its own sha256 (edited or damaged); re-run 'torchzoo export'")
-    if not isinstance(manifest["files"], dict):
-        raise ArtifactError(f"{path} has a malformed file table")
-    if manifest["schema_version"] != SCHEMA_VERSION:
         raise ArtifactError(
-            f"{path} has schema version {manifest['schema_version']!r}; this runtime reads version {SCHEMA_VERSION}"
+            f"no artifact directory {printable(str(directory))}; create it with 'torchzoo train' + 'torchzoo export'"
         )
+    if not os.path.lexists(directory / MANIFEST):
+        raise ArtifactError(f"{printable(str(directory))} has no {MANIFEST}; run 'torchzoo export {directory.name}'")
+    data = read_artifact_file(directory, MANIFEST, MAX_MANIFEST_BYTES)
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ArtifactError(f"{shown} is not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{shown} is not a manifest object")
+    if manifest.get(SELF_HASH) != manifest_digest(manifest):
+        raise ArtifactError(f"{shown} does not match its own sha256 (edited or damaged); re-run 'torchzoo export'")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{shown} has schema version {printable(repr(version), 40)}; this runtime reads version {SCHEMA_VERSION} "
+            "(re-export the artifact with this torchzoo)"
+        )
+    validate(manifest, shown)
     return manifest
 
 
@@ -199,22 +208,35 @@ def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
 
 
 def verify_file(directory: Path, manifest: dict[str, Any], filename: str) -> Path:
-    """Check that ``filename`` exists and matches the manifest's sha256 and size."""
-    path = directory / filename
-    entry = manifest["files"].get(filename)
-    if entry is None:
-        raise ArtifactError(f"{filename} is not listed in {directory / MANIFEST}; re-run export")
-    if not path.exists():
-        raise ArtifactError(f"{path} is missing; run 'torchzoo export {manifest['model']}'")
-    if path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
-        raise ArtifactError(f"{path} does not match the sha256 in its manifest (modified or damaged)")
-    return path
+    """Check that ``filename`` is a regular file of the artifact with the manifest's sha256 and size."""
+    _hash_listed(directory, manifest, filename, keep=False)
+    return directory / filename
 
 
 def read_verified(directory: Path, manifest: dict[str, Any], filename: str) -> bytes:
     """The bytes of ``filename``, checked against the manifest: what was hashed is what gets used."""
-    path = verify_file(directory, manifest, filename)
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != manifest["files"][filename]["sha256"]:
-        raise ArtifactError(f"{path} changed while it was read; try again")
-    return data
+    return _hash_listed(directory, manifest, filename, keep=True)
+
+
+def _hash_listed(directory: Path, manifest: dict[str, Any], filename: str, keep: bool) -> bytes:
+    entry = manifest["files"].get(filename)
+    shown = printable(str(directory / filename))
+    if entry is None:
+        raise ArtifactError(
+            f"{printable(filename)} is not listed in {printable(str(directory / MANIFEST))}; re-run export"
+        )
+    fd = open_artifact_file(directory, filename)
+    try:
+        if os.fstat(fd).st_size != entry["bytes"]:
+            raise ArtifactError(f"{shown} does not match the sha256 in its manifest (modified or damaged)")
+        digest, chunks, left = hashlib.sha256(), [], entry["bytes"]
+        while left > 0 and (block := os.read(fd, min(left, 1 << 20))):
+            digest.update(block)
+            left -= len(block)
+            if keep:
+                chunks.append(block)
+    finally:
+        os.close(fd)
+    if left or digest.hexdigest() != entry["sha256"]:
+        raise ArtifactError(f"{shown} does not match the sha256 in its manifest (modified or damaged)")
+    return b"".join(chunks)

@@ -21,6 +21,15 @@ class ArtifactError(UserInputError):
     """An artifact directory is missing, incomplete, or fails its integrity checks."""
 
 
+class OutputError(ArtifactError):
+    """The graph's output is not an answer (NaN/infinity, a probability outside [0, 1], a wrong width). Exit 2:
+    the artifact is at fault, not the input."""
+
+
+class SignatureError(ArtifactError):
+    """An artifact's signature is missing, does not match, or cannot be checked here. Exit 2."""
+
+
 def first_line(exc: BaseException, limit: int = 300) -> str:
     """``Type: first line of the message``, for one-line reports of an exception raised by a library."""
     lines = str(exc).strip().splitlines()

@@ -13,6 +13,7 @@ runtime calls :func:`load_image` then :func:`normalize`, so both compute the ver
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +22,12 @@ from typing import Any
 import numpy as np
 
 from torchzoo.core.errors import UserInputError
+from torchzoo.core.limits import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from torchzoo.core.safe_io import read_input_file
+from torchzoo.core.text_codec import printable
 
-MAX_PIXELS = 100_000_000  # 10000x10000 is accepted (and resized); larger is refused before decoding
+MAX_PIXELS = MAX_IMAGE_PIXELS  # 10000x10000 is accepted (and resized); larger is refused before decoding
+FORMATS = ["PNG", "JPEG"]  # the only decoders Pillow may use
 
 
 def image_params(mode: str, size: tuple[int, int], mean: Sequence[float], std: Sequence[float], what: str) -> dict:
@@ -55,21 +60,29 @@ def normalize(pixels: np.ndarray, params: dict[str, Any], sample_shape: Sequence
 
 
 def load_image(path: str | Path, params: dict[str, Any]) -> np.ndarray:
-    """Read a PNG/JPEG (any size or mode), convert and resize as the manifest says: uint8 ``[C, H, W]``."""
+    """Read a PNG/JPEG file (any size or mode), convert and resize as the manifest says: uint8 ``[C, H, W]``.
+
+    The file must be a regular file of at most ``MAX_IMAGE_BYTES`` (a FIFO or device is refused at once)."""
+    data = read_input_file(path, MAX_IMAGE_BYTES, "image")
+    return decode_image(data, params, printable(str(path)))
+
+
+def decode_image(data: bytes, params: dict[str, Any], where: str = "image") -> np.ndarray:
+    """Decode PNG/JPEG bytes as :func:`load_image` does. Only Pillow's PNG and JPEG decoders are ever used
+    (``formats=``), never a plugin that hands the bytes to an external program; ``where`` names the image."""
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this and fails at twice it; we refuse above it
     height, width = params["size"]
-    path = Path(path)
     try:
-        with warnings.catch_warnings(), Image.open(path) as image:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data), formats=FORMATS) as image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused just below instead
             if image.width * image.height > MAX_PIXELS:
-                raise UserInputError(f"{path} is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels")
+                raise UserInputError(f"{where} is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels")
             if image.format == "JPEG":
                 image.draft(params["mode"], (width, height))  # decode big JPEGs at a reduced scale
             image.load()
-            if image.mode in ("RGBA", "LA", "P") and params["mode"] == "RGB":
+            if image.mode in ("RGBA", "LA", "P", "PA") and params["mode"] == "RGB":
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)
@@ -77,8 +90,10 @@ def load_image(path: str | Path, params: dict[str, Any]) -> np.ndarray:
             if converted.size != (width, height):
                 converted = converted.resize((width, height), Image.Resampling.BILINEAR)
             array = np.asarray(converted, dtype=np.uint8)
-    except FileNotFoundError as exc:
-        raise UserInputError(f"no such image file: {path}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UserInputError(f"{path} is not a readable image ({type(exc).__name__})") from exc
+    except UnidentifiedImageError:
+        raise UserInputError(f"{where} is not a PNG or JPEG image (the formats this runtime reads)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise UserInputError(f"{where} is not a readable image ({type(exc).__name__})") from None
+    except (MemoryError, RecursionError) as exc:
+        raise UserInputError(f"{where} is too large to decode here ({type(exc).__name__})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

@@ -13,10 +13,23 @@ from collections.abc import Sequence
 import numpy as np
 
 from torchzoo.core.errors import UserInputError
+from torchzoo.core.limits import MAX_RAW_NAME_CHARS
 
 ALPHABET = string.ascii_letters + " .,;'"
 MAX_LENGTH = 64
 _INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
+#: Unicode categories never shown raw: controls, format characters (bidi overrides), surrogates, unassigned
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` safe to show on a terminal: control and format characters escaped (``\\x1b``, ``\\u202e``),
+    cut to ``limit`` characters. Data stays raw in the API and in JSON; this is for what a person reads."""
+    shown = "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _HIDDEN else ch
+        for ch in text[:limit]
+    )
+    return shown + ("..." if len(text) > limit else "")
 
 
 def fold_to_ascii(name: str, alphabet: str = ALPHABET, strict: bool = False) -> str:
@@ -25,6 +38,8 @@ def fold_to_ascii(name: str, alphabet: str = ALPHABET, strict: bool = False) -> 
     Lenient (training): characters outside the alphabet are dropped, as in the tutorial.
     Strict (runtime): they are an error naming them, so "R0ssi" is refused rather than read as "Rssi".
     """
+    if len(name) > MAX_RAW_NAME_CHARS:
+        raise UserInputError(f"a name of {len(name):,} characters; at most {MAX_RAW_NAME_CHARS:,} are read")
     decomposed = unicodedata.normalize("NFKD", name.strip())
     kept, unknown = [], []
     for ch in decomposed:

@@ -10,6 +10,8 @@ is published, the report goes to ``artifacts/.failed/`` and the outcome lists ev
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import torch
 
 from torchzoo.core import artifact
 from torchzoo.core.errors import ArtifactError, UserInputError, first_line
+from torchzoo.core.graph_check import check_graph
 from torchzoo.export.equivalence import FormatReport, check_format
 from torchzoo.export.formats import FORMATS, ExportContext, quiet, torch_runner
 from torchzoo.export.manifest import build_manifest
@@ -100,8 +103,8 @@ def _save_cases(cases: list[CheckCase], target: Path) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def _load_cases(directory: Path, table: list[dict[str, Any]]) -> list[CheckCase]:
-    with np.load(directory / artifact.CHECK_INPUTS, allow_pickle=False) as npz:
+def _load_cases(directory: Path, table: list[dict[str, Any]], data: bytes) -> list[CheckCase]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return [
             CheckCase(
                 c["name"],
@@ -133,7 +136,7 @@ def export_model(
         if (live / artifact.EQUIVALENCE).exists()
         else {}
     )
-    regenerated = {artifact.MANIFEST, artifact.EQUIVALENCE, artifact.CHECK_INPUTS}
+    regenerated = {artifact.MANIFEST, artifact.EQUIVALENCE, artifact.CHECK_INPUTS, artifact.SIGNATURE}
     regenerated |= {FORMATS[name].filename for name in formats}
     carry = [p.name for p in live.iterdir() if p.is_file() and p.name not in regenerated] if live.is_dir() else []
 
@@ -174,11 +177,14 @@ def verify_model(spec: ModelSpec, artifacts_dir: Path) -> list[FormatReport]:
     the saved check inputs. Needs nothing but the artifact directory (no dataset)."""
     directory = artifacts_dir / spec.name
     manifest = artifact.read_manifest(directory)
-    artifact.verify_files(directory, manifest)
-    if artifact.CHECK_INPUTS not in manifest["files"]:
+    artifact.verify_files(directory, manifest)  # every listed file: a regular file inside, its size and sha256
+    if artifact.CHECK_INPUTS not in manifest["files"] or artifact.EQUIVALENCE not in manifest["files"]:
         raise ArtifactError(f"{directory} has no {artifact.CHECK_INPUTS}; re-run 'torchzoo export {spec.name}'")
+    if artifact.ONNX in manifest["files"]:  # the same self-containment rule as the runtime, before a session
+        check_graph(artifact.read_verified(directory, manifest, artifact.ONNX), f"{directory / artifact.ONNX}")
     model, record = load_trained(spec, artifacts_dir)
     family = spec.family
-    cases = _load_cases(directory, artifact.read_json(directory / artifact.EQUIVALENCE)["cases"])
+    table = json.loads(artifact.read_verified(directory, manifest, artifact.EQUIVALENCE))["cases"]
+    cases = _load_cases(directory, table, artifact.read_verified(directory, manifest, artifact.CHECK_INPUTS))
     ctx = _context(spec, family, model, record, cases)
     return [_check(ctx, name, directory / FORMATS[name].filename, cases) for name in manifest["formats"]]

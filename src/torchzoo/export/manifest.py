@@ -17,7 +17,7 @@ from torchzoo.core import artifact
 from torchzoo.core.clock import utc_now
 from torchzoo.export.formats import FORMATS, export_versions
 
-_NOT_HASHED = {artifact.MANIFEST}
+_NOT_HASHED = {artifact.MANIFEST, artifact.SIGNATURE}  # the signature covers the manifest, not the reverse
 
 
 def file_table(directory: Path) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,12 @@
-"""The embeddable predictor: one validated onnxruntime session per artifact directory, thread-safe."""
+"""The embeddable predictor: one validated onnxruntime session per artifact directory, thread-safe.
+
+An artifact is untrusted input. Loading one checks, in order: its signature when trusted keys are given
+(before any file is used), the manifest (:func:`torchzoo.core.artifact.read_manifest`: a bounded regular
+file, its sha256, the schema), the graph's bytes against the manifest, the graph's self-containment
+(:mod:`torchzoo.core.graph_check`), then the session's own inputs and outputs against the manifest. Every
+onnxruntime error is an :class:`ArtifactError` naming the artifact; outputs are checked before they are
+reported (:mod:`torchzoo.serve_cli.output_check`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +19,13 @@ import numpy as np
 
 from torchzoo.core import artifact
 from torchzoo.core.artifact import read_manifest
-from torchzoo.core.errors import ArtifactError
+from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError, first_line
+from torchzoo.core.graph_check import check_graph
+from torchzoo.core.limits import MAX_BATCH
+from torchzoo.core.manifest_schema import check_against_graph
 from torchzoo.core.session import create_session
+from torchzoo.core.text_codec import printable
+from torchzoo.serve_cli.output_check import check_output
 from torchzoo.serve_cli.postprocess import results
 from torchzoo.serve_cli.preprocess import preprocess
 
@@ -20,15 +33,29 @@ from torchzoo.serve_cli.preprocess import preprocess
 class Predictor:
     """A loaded artifact. ``predict`` is safe to call from several threads (onnxruntime's ``run`` is)."""
 
-    def __init__(self, directory: str | Path, provider: str = "auto") -> None:
+    def __init__(
+        self, directory: str | Path, provider: str = "auto", trusted_keys: Sequence[str | Path] | None = None
+    ) -> None:
         self.directory = Path(directory)
+        self.shown = printable(str(self.directory))
+        if trusted_keys is not None:
+            from torchzoo.core.signing import verify_signature
+
+            verify_signature(self.directory, trusted_keys)
         self.manifest, graph = _read_graph(self.directory)
-        created = create_session(graph, provider)
+        check_graph(graph, f"{self.shown}/{artifact.ONNX}")
+        try:
+            created = create_session(graph, provider)
+        except TorchzooError:
+            raise
+        except Exception as exc:  # onnxruntime: invalid protobuf, unknown op, type mismatch...
+            raise ArtifactError(f"{self.shown}: onnxruntime cannot load {artifact.ONNX} ({first_line(exc)})") from None
         self.session, self.provider, self.notice = created.session, created.provider, created.notice
+        check_against_graph(self.manifest, self.session, f"{self.shown}/{artifact.MANIFEST}")
         self.input_names = [i["name"] for i in self.manifest["inputs"]]
         self.labels: list[str] = self.manifest["labels"]
         self.task: str = self.manifest["task"]
-        self.postprocessing: dict[str, Any] = self.manifest.get("postprocessing", {})
+        self.postprocessing: dict[str, Any] = self.manifest.get("postprocessing") or {}
 
     @property
     def name(self) -> str:
@@ -36,15 +63,28 @@ class Predictor:
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run the graph on already-preprocessed arrays; returns the raw outputs."""
-        return self.session.run(None, dict(zip(self.input_names, arrays, strict=True)))
+        feeds = dict(zip(self.input_names, arrays, strict=True))
+        try:
+            return self.session.run(None, feeds)
+        except MemoryError:
+            raise UserInputError("the input is too large for this machine's memory") from None
+        except Exception as exc:  # the manifest and graph agree, so a failed run is the artifact's fault
+            raise ArtifactError(
+                f"{self.shown}: onnxruntime failed to run {artifact.ONNX} ({first_line(exc)})"
+            ) from None
 
     def predict(self, inputs: Sequence[Any], top_k: int = 3, threshold: float = 0.5) -> list[dict[str, Any]]:
         """Preprocess ``inputs`` as the manifest says, run, and return one plain dict per sample
         (``"input"`` names the sample: the name, the file, or ``file[i]`` for a row of a CSV/.npy batch)."""
         if isinstance(inputs, str | np.ndarray):
             inputs = [inputs]
-        arrays, sources = preprocess(inputs, self.manifest["preprocessing"], self.manifest["inputs"])
-        raw = self.run(arrays)[0]
+        try:
+            arrays, sources = preprocess(inputs, self.manifest["preprocessing"], self.manifest["inputs"])
+        except (MemoryError, RecursionError) as exc:
+            raise UserInputError(f"the input is too large or too deeply nested ({type(exc).__name__})") from None
+        if len(sources) > MAX_BATCH:
+            raise UserInputError(f"{len(sources):,} samples in one call; at most {MAX_BATCH:,}")
+        raw = check_output(self.run(arrays)[0], len(sources), self.manifest, self.shown)
         scored = results(raw, self.task, self.labels, self.postprocessing, top_k=top_k, threshold=threshold)
         return [{"input": source, **r} for source, r in zip(sources, scored, strict=True)]
 
@@ -62,14 +102,18 @@ def _read_graph(directory: Path) -> tuple[dict[str, Any], bytes]:
     raise AssertionError("unreachable")
 
 
-_CACHE: dict[tuple[str, str], Predictor] = {}
+_CACHE: dict[tuple[str, str, tuple[str, ...] | None], Predictor] = {}
 _LOCK = threading.Lock()
 
 
-def load(directory: str | Path, provider: str = "auto") -> Predictor:
-    """The predictor for an artifact directory; one per (directory, provider) per process."""
-    key = (str(Path(directory).resolve()), provider)
+def load(directory: str | Path, provider: str = "auto", trusted_keys: Sequence[str | Path] | None = None) -> Predictor:
+    """The predictor for an artifact directory; one per (directory, provider, trusted keys) per process.
+
+    ``trusted_keys``: public keys (PEM files); the artifact's ``model.sig`` must verify with one of them,
+    checked before any other file is read (needs ``pip install 'torchzoo[sign]'``)."""
+    keys = None if trusted_keys is None else tuple(sorted(str(Path(k).resolve()) for k in trusted_keys))
+    key = (str(Path(directory).resolve()), provider, keys)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = Predictor(directory, provider)
+            _CACHE[key] = Predictor(directory, provider, trusted_keys)
         return _CACHE[key]

@@ -15,6 +15,7 @@ Inputs by preprocessing kind (strings from the command line, or Python objects t
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +26,9 @@ import numpy as np
 from torchzoo.core.errors import UserInputError
 from torchzoo.core.feature_codec import standardize
 from torchzoo.core.image_codec import load_image, normalize
-from torchzoo.core.text_codec import encode_names
+from torchzoo.core.limits import MAX_CELL_CHARS, MAX_CSV_BYTES, MAX_CSV_ROWS, MAX_INPUTS, MAX_NPY_BYTES
+from torchzoo.core.safe_io import read_input_file
+from torchzoo.core.text_codec import encode_names, printable
 
 Prepared = tuple[tuple[np.ndarray, ...], list[str]]  # model inputs, and one display label per sample
 Preprocessor = Callable[[Sequence[Any], dict[str, Any], list[dict[str, Any]]], Prepared]
@@ -70,6 +73,33 @@ def _array_batch(array: np.ndarray, params: dict[str, Any], sample_shape: list[i
     raise UserInputError(f"{where}: arrays must be uint8 pixels or float32 model input, not {array.dtype}")
 
 
+#: .npy dtypes a batch may have (uint8 pixels, float model input); others are refused by _array_batch
+_NPY_KINDS = "uifb"
+
+
+def read_npy(path: str | Path) -> np.ndarray:
+    """A ``.npy`` array from a regular file of at most ``MAX_NPY_BYTES``. The header is read with numpy's own
+    parser and must describe exactly the bytes that follow, so a header cannot make numpy allocate more."""
+    from numpy.lib import format as npy
+
+    shown = printable(str(path))
+    data = read_input_file(path, MAX_NPY_BYTES, ".npy")
+    stream = io.BytesIO(data)
+    try:
+        version = npy.read_magic(stream)
+        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = reader(stream)
+    except (ValueError, OSError, SyntaxError, TypeError, RecursionError) as exc:
+        raise UserInputError(f"{shown} is not a readable .npy array ({type(exc).__name__})") from None
+    if dtype.hasobject or dtype.kind not in _NPY_KINDS or dtype.fields is not None:
+        raise UserInputError(f"{shown}: arrays must be uint8 pixels or float32 model input, not {dtype}")
+    expected = math.prod(shape) * dtype.itemsize
+    if len(data) - stream.tell() != expected:
+        raise UserInputError(f"{shown}: its header describes {expected:,} bytes of data, the file holds another size")
+    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=stream.tell())
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
 def image(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, Any]]) -> Prepared:
     sample_shape = _sample_shape(specs)
     batches: list[np.ndarray] = []
@@ -78,11 +108,8 @@ def image(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, A
         if isinstance(item, np.ndarray):
             batches.append(_array_batch(item, params, sample_shape, "array"))
         elif isinstance(item, str | Path) and str(item).lower().endswith(".npy"):
-            try:
-                array = np.load(item, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise UserInputError(f"{item} is not a readable .npy array ({type(exc).__name__})") from exc
-            batches.append(_array_batch(array, params, sample_shape, str(item)))
+            array = read_npy(item)
+            batches.append(_array_batch(array, params, sample_shape, printable(str(item))))
         elif isinstance(item, str | Path):
             batches.append(normalize(load_image(item, params)[None], params, sample_shape))
         else:
@@ -94,36 +121,48 @@ def image(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, A
 
 
 def _parse_number(text: str, where: str) -> float:
+    if len(text) > MAX_CELL_CHARS:
+        raise UserInputError(f"{where}: a value of {len(text):,} characters is not a number")
     try:
         value = float(text)
     except ValueError:
         raise UserInputError(f"{where}: {text.strip()[:30]!r} is not a number") from None
     if not math.isfinite(value):
-        raise UserInputError(f"{where}: {text.strip()!r} is not a finite number")
+        raise UserInputError(f"{where}: {text.strip()[:30]!r} is not a finite number")
     return value
 
 
 def _csv_rows(path: Path, n_features: int) -> list[list[float]]:
+    """Rows of a CSV file (UTF-8, with or without a byte-order mark). Blank lines are skipped; a first row
+    with no number in it is a header; every other row must be ``n_features`` finite numbers, or it is an error
+    naming the row (never dropped)."""
+    shown = printable(str(path))
+    data = read_input_file(path, MAX_CSV_BYTES, "CSV")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            raw = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserInputError(f"{path} is not a readable CSV file ({type(exc).__name__})") from exc
-    if raw and not _is_numeric_row(raw[0]):
+        text = data.decode("utf-8-sig")
+        raw = []
+        for row in csv.reader(io.StringIO(text, newline="")):
+            if any(cell.strip() for cell in row):
+                raw.append(row)
+            if len(raw) > MAX_CSV_ROWS + 1:
+                raise UserInputError(f"{shown} has more than {MAX_CSV_ROWS:,} rows; split it")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserInputError(f"{shown} is not a readable UTF-8 CSV file ({type(exc).__name__})") from None
+    if raw and not any(_is_number(cell) for cell in raw[0]):
         raw = raw[1:]  # a header row
     if not raw:
-        raise UserInputError(f"{path} has no data rows")
+        raise UserInputError(f"{shown} has no data rows")
     rows = []
     for number, row in enumerate(raw, start=1):
         if len(row) != n_features:
-            raise UserInputError(f"{path} row {number}: {len(row)} columns; the model takes {n_features}")
-        rows.append([_parse_number(cell, f"{path} row {number}") for cell in row])
+            raise UserInputError(f"{shown} row {number}: {len(row)} columns; the model takes {n_features}")
+        rows.append([_parse_number(cell, f"{shown} row {number}") for cell in row])
     return rows
 
 
-def _is_numeric_row(row: Sequence[str]) -> bool:
+def _is_number(cell: str) -> bool:
     try:
-        [float(cell) for cell in row]
+        float(cell[:MAX_CELL_CHARS])
     except ValueError:
         return False
     return True
@@ -172,4 +211,6 @@ def preprocess(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[s
         raise UserInputError(f"this runtime does not know the preprocessing '{kind}'; upgrade torchzoo")
     if len(inputs) == 0:
         raise UserInputError("no inputs given")
+    if len(inputs) > MAX_INPUTS:
+        raise UserInputError(f"{len(inputs):,} inputs in one call; at most {MAX_INPUTS:,}")
     return PREPROCESSORS[kind](inputs, params, specs)
