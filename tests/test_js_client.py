@@ -14,6 +14,7 @@ import functools
 import gzip
 import http.server
 import json
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import pytest
 
 from torchzoo.core.errors import UserInputError
 
-from conftest import ROOT, Zoo
+from conftest import ROOT, Zoo, run_cli
 
 JS = ROOT / "js"
 DATA = ROOT.parent / "shared" / "data"
@@ -318,3 +319,75 @@ def test_the_web_page_in_chromium_matches_the_python_runtime(
         assert drawn["table"][0][:2] == ["mnist-mlp", expected["label"]]
     assert answer["digit"]["results"]["mnist-mlp"]["label"] == str(labels[0])
     assert screenshot.stat().st_size > 10_000 and screenshot.read_bytes()[:4] == b"\x89PNG"
+
+
+# --- torchzoo embed -----------------------------------------------------------------------------------
+
+
+def _snippet(readme: str, language: str) -> str:
+    return readme.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_embed_bundle_runs_its_readme_snippet_in_node_and_its_page_in_chromium(
+    zoo: Zoo, node_modules: Path, tmp_path: Path
+) -> None:
+    from torchzoo.serve_cli import load
+
+    root = zoo.exported("names")
+    bundle = tmp_path / "bundle"
+    done = run_cli("embed", "names", "--out", str(bundle), "--artifacts-dir", str(root), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"] == [
+        "model.onnx", "manifest.json", "torchzoo-client.mjs", "package.json", "README.md", "index.html"
+    ]  # fmt: skip
+    assert (bundle / "torchzoo-client.mjs").read_bytes() == (ROOT / "src/torchzoo/js_client/client.mjs").read_bytes()
+    expected = load(root / "names").predict(["Rossi"], top_k=3)
+    assert load(bundle).predict(["Rossi"], top_k=3) == expected  # the Python runtime reads the bundle too
+
+    (bundle / "node_modules").symlink_to(node_modules)  # what `npm install --ignore-scripts` gives the app
+    (bundle / "app.mjs").write_text(_snippet((bundle / "README.md").read_text(), "js"))
+    ran = subprocess.run(["node", "app.mjs"], cwd=bundle, capture_output=True, text=True, timeout=NODE_TIMEOUT)
+    assert ran.returncode == 0, ran.stderr
+    assert_same(json.loads(ran.stdout), expected, TOL)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(bundle)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        answer = node("browser.mjs", {"url": url, "bundleTexts": ["Rossi", "R0ssi"]})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "error" not in answer, answer
+    shown, refused = answer["bundle"]
+    assert_same(json.loads(shown["json"]), expected, 1e-4)
+    assert refused["error"] == "name 'R0ssi' has characters the model does not know: '0' " + (
+        '(it knows ASCII letters and " .,;\'", accents are folded away)'
+    )
+
+
+@pytest.mark.slow
+def test_embed_and_the_js_client_refuse_a_damaged_artifact(zoo: Zoo, node_modules: Path, tmp_path: Path) -> None:
+    from torchzoo.core.artifact import seal_manifest
+
+    damaged = tmp_path / "names"
+    shutil.copytree(zoo.exported("names") / "names", damaged)
+    with open(damaged / "model.onnx", "ab") as fh:
+        fh.write(b"\0")
+    done = run_cli("embed", str(damaged), "--out", str(tmp_path / "bundle"))
+    message = f"{damaged / 'model.onnx'} does not match the sha256 in its manifest (modified or damaged)"
+    assert done.returncode == 2 and message in done.stderr and not (tmp_path / "bundle").exists()
+    js = node("node_driver.mjs", {"artifact": str(damaged), "cases": []})
+    assert js["load_error"] == {"name": "ArtifactError", "message": message}
+
+    future = tmp_path / "future"
+    shutil.copytree(zoo.exported("names") / "names", future)
+    manifest = json.loads((future / "manifest.json").read_text())
+    manifest.pop("manifest_sha256")
+    (future / "manifest.json").write_text(json.dumps(seal_manifest({**manifest, "schema_version": 99})))
+    js = node("node_driver.mjs", {"artifact": str(future), "cases": []})
+    assert js["load_error"]["name"] == "ArtifactError"
+    assert "has schema version 99; this runtime reads version" in js["load_error"]["message"]
+    assert run_cli("predict", str(future), "Rossi").returncode == 2  # the Python runtime refuses it too

@@ -1,6 +1,6 @@
 // Headless Chromium (Debian's /usr/bin/chromium, no browser download) driven by playwright-core, for
 // tests/test_js_client.py and the benchmark. Reads a JSON request on stdin:
-//   {url, screenshot?, name?, digit? (784 uint8), bench?: {models, artifacts, repeats, rounds}}
+//   {url, screenshot?, name?, digit? (784 uint8), stroke?, bundleTexts?, bench?: {models, repeats, rounds}}
 // opens the demo page at url, types the name, injects the digit into the canvas pipeline, and prints JSON.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,7 +26,22 @@ try {
   page.on("console", (m) => answer.console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => answer.console.push(`pageerror: ${e.message}`));
   await page.goto(request.url);
-  answer.loaded = await page.evaluate(() => window.torchzooDemo.ready);
+  if (request.bundleTexts) {
+    // the page `torchzoo embed` writes: type rows into its text box, press Predict, read its JSON or error
+    answer.bundle = [];
+    for (const text of request.bundleTexts) {
+      await page.evaluate(() => { document.querySelector("#json").textContent = document.querySelector("#error").textContent = ""; });
+      await page.fill("#text", text);
+      await page.click("#run");
+      await page.waitForFunction(() => document.querySelector("#json").textContent || document.querySelector("#error").textContent);
+      answer.bundle.push(await page.evaluate(() => ({
+        json: document.querySelector("#json").textContent,
+        error: document.querySelector("#error").textContent,
+      })));
+    }
+  } else {
+    answer.loaded = await page.evaluate(() => window.torchzooDemo.ready);
+  }
   if (request.name !== undefined) {
     await page.fill("#name", "");
     await page.type("#name", request.name, { delay: 20 });
