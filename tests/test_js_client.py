@@ -166,6 +166,7 @@ def test_names_in_node_match_the_python_runtime(zoo: Zoo, node_modules: Path) ->
         "O'Brien2",
         "Tab\tbed",
         "Ωmega",
+        "a" * 1025,
     ]
     cases = [
         {"inputs": names, "topK": 3},
@@ -217,7 +218,7 @@ def test_wine_in_node_matches_the_python_runtime(zoo: Zoo, node_modules: Path, t
     rows = load_wine().data[::9]  # 20 rows over the three cultivars
     strings = [",".join(str(v) for v in row) for row in rows]
     csv_path = tmp_path / "wine.csv"
-    csv_path.write_text("alcohol,malic_acid,...\n" + "\n".join(strings[:10]) + "\n\n")
+    csv_path.write_text("\ufeffalcohol,malic_acid,...\n" + "\n".join(strings[:10]) + "\n\n")  # BOM, header
     bad_csv = tmp_path / "short.csv"
     bad_csv.write_text(strings[0] + "\n" + ",".join(strings[1].split(",")[:12]) + "\n")
     empty_csv = tmp_path / "empty.csv"
@@ -232,6 +233,7 @@ def test_wine_in_node_matches_the_python_runtime(zoo: Zoo, node_modules: Path, t
         {"inputs": ["nan," + strings[0].split(",", 1)[1]]},
         {"inputs": [" -inf ," + strings[0].split(",", 1)[1]]},
         {"inputs": [[1.0] * 12]},
+        {"inputs": ["1" * 101 + "," + strings[0].split(",", 1)[1]]},
         {"inputs": [True]},
         {"inputs": [{"csv": bad_csv.read_text(), "name": str(bad_csv)}]},
         {"inputs": [{"csv": empty_csv.read_text(), "name": str(empty_csv)}]},

@@ -20,6 +20,11 @@
 export const SCHEMA_VERSIONS = [1];
 export const MANIFEST = "manifest.json";
 export const ONNX = "model.onnx";
+// The runtime's input limits (torchzoo.core.limits)
+export const LIMITS = {
+  MAX_RAW_NAME_CHARS: 1024, MAX_INPUTS: 10_000, MAX_BATCH: 100_000, MAX_CELL_CHARS: 100, MAX_CSV_ROWS: 100_000,
+};
+const OUTPUT_SLACK = 1e-6; // float rounding allowed above a probability of 1 (serve_cli.output_check)
 const REQUIRED = ["schema_version", "model", "task", "labels", "inputs", "outputs", "preprocessing", "files"];
 
 /** An expected failure with a message meant for a person (torchzoo.core.errors.TorchzooError). */
@@ -39,6 +44,8 @@ export class UserInputError extends TorchzooError {
 }
 /** A missing, damaged or unknown artifact. */
 export class ArtifactError extends UserInputError {}
+/** A graph output that is not an answer (wrong shape, NaN, probabilities outside [0, 1]). */
+export class OutputError extends ArtifactError {}
 
 // --- Python's str semantics, so messages match the Python runtime's character for character ----------
 
@@ -53,6 +60,29 @@ export function pyStrip(text) {
   while (start < end && PY_SPACE.test(chars[start])) start++;
   while (end > start && PY_SPACE.test(chars[end - 1])) end--;
   return chars.slice(start, end).join("");
+}
+
+/** Python's ``f"{n:,}"`` of an integer. */
+function thousands(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+const HIDDEN = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]$/u;
+
+/** torchzoo.core.text_codec.printable: hidden characters escaped as Python's unicode_escape, cut to limit. */
+export function printable(text, limit = 200) {
+  const chars = Array.from(text);
+  const escape = (ch) => {
+    const code = ch.codePointAt(0);
+    if (ch === "\t") return "\\t";
+    if (ch === "\n") return "\\n";
+    if (ch === "\r") return "\\r";
+    if (code <= 0xff) return "\\x" + code.toString(16).padStart(2, "0");
+    if (code <= 0xffff) return "\\u" + code.toString(16).padStart(4, "0");
+    return "\\U" + code.toString(16).padStart(8, "0");
+  };
+  const shown = chars.slice(0, limit).map((ch) => (HIDDEN.test(ch) ? escape(ch) : ch)).join("");
+  return shown + (chars.length > limit ? "..." : "");
 }
 
 /** Python's ``text[:n]`` (code points). */
@@ -128,6 +158,10 @@ export function pyFloat(text) {
 
 /** The tutorial's unicodeToAscii, strict: NFKD, drop combining marks, refuse what is not in the alphabet. */
 export function foldToAscii(name, alphabet) {
+  const length = Array.from(name).length;
+  if (length > LIMITS.MAX_RAW_NAME_CHARS) {
+    throw new UserInputError(`a name of ${thousands(length)} characters; at most ${thousands(LIMITS.MAX_RAW_NAME_CHARS)} are read`);
+  }
   const kept = [];
   const unknown = [];
   for (const ch of pyStrip(name).normalize("NFKD")) {
@@ -282,25 +316,34 @@ function image(inputs, params, specs) {
 }
 
 function parseNumber(text, where) {
+  const length = Array.from(text).length;
+  if (length > LIMITS.MAX_CELL_CHARS) throw new UserInputError(`${where}: a value of ${thousands(length)} characters is not a number`);
   const value = pyFloat(text);
   if (value === null) throw new UserInputError(`${where}: ${pyRepr(pySlice(pyStrip(text), 30))} is not a number`);
-  if (!Number.isFinite(value)) throw new UserInputError(`${where}: ${pyRepr(pyStrip(text))} is not a finite number`);
+  if (!Number.isFinite(value)) throw new UserInputError(`${where}: ${pyRepr(pySlice(pyStrip(text), 30))} is not a finite number`);
   return value;
 }
 
-/** The rows of a CSV text (a header row is skipped), refused as the Python runtime refuses a CSV file. */
+/** The rows of a CSV file's text (a first row with no number in it is a header), refused as the Python
+ * runtime refuses a CSV file; ``where`` names the file in messages. */
 export function csvRows(text, nFeatures, where = "input.csv") {
-  const raw = text
-    .split(/\r\n|\n|\r/)
-    .map((line) => (line === "" ? [] : line.split(",").map((cell) => cell.replace(/^"(.*)"$/s, "$1"))))
-    .filter((row) => row.some((cell) => pyStrip(cell) !== ""));
-  if (raw.length && !raw[0].every((cell) => pyFloat(cell) !== null)) raw.shift(); // a header row
-  if (!raw.length) throw new UserInputError(`${where} has no data rows`);
+  const shown = printable(where);
+  const raw = [];
+  for (const line of text.replace(/^\ufeff/, "").split(/\r\n|\n|\r/)) {
+    const row = line === "" ? [] : line.split(",").map((cell) => cell.replace(/^"(.*)"$/s, "$1"));
+    if (row.some((cell) => pyStrip(cell) !== "")) raw.push(row);
+    if (raw.length > LIMITS.MAX_CSV_ROWS + 1) {
+      throw new UserInputError(`${shown} has more than ${thousands(LIMITS.MAX_CSV_ROWS)} rows; split it`);
+    }
+  }
+  const isNumber = (cell) => pyFloat(pySlice(cell, LIMITS.MAX_CELL_CHARS)) !== null;
+  if (raw.length && !raw[0].some(isNumber)) raw.shift(); // a header row
+  if (!raw.length) throw new UserInputError(`${shown} has no data rows`);
   return raw.map((row, i) => {
     if (row.length !== nFeatures) {
-      throw new UserInputError(`${where} row ${i + 1}: ${row.length} columns; the model takes ${nFeatures}`);
+      throw new UserInputError(`${shown} row ${i + 1}: ${row.length} columns; the model takes ${nFeatures}`);
     }
-    return row.map((cell) => parseNumber(cell, `${where} row ${i + 1}`));
+    return row.map((cell) => parseNumber(cell, `${shown} row ${i + 1}`));
   });
 }
 
@@ -361,6 +404,9 @@ export function preprocess(inputs, params, specs) {
     throw new UserInputError(`this runtime does not know the preprocessing '${pyStr(kind)}'; upgrade torchzoo`);
   }
   if (inputs.length === 0) throw new UserInputError("no inputs given");
+  if (inputs.length > LIMITS.MAX_INPUTS) {
+    throw new UserInputError(`${thousands(inputs.length)} inputs in one call; at most ${thousands(LIMITS.MAX_INPUTS)}`);
+  }
   return PREPROCESSORS[kind](inputs, params, specs);
 }
 
@@ -402,19 +448,54 @@ const TASKS = {
   },
 };
 
-/** One result per sample from the graph's first output (float32/float64 [n, width]). */
-export function results(raw, n, task, labels, post, topK = 3, threshold = 0.5) {
+/** serve_cli.output_check: the first output is believed only when it is an answer; returns its scores. */
+export function checkOutput(raw, dims, samples, manifest, shown) {
+  const width = manifest.outputs[0].shape[1];
+  if (!(raw instanceof Float32Array || raw instanceof Float64Array || ArrayBuffer.isView(raw))) {
+    throw new OutputError(`${shown}: the graph's output is not a numeric tensor`);
+  }
+  if (dims.length !== 2 || dims[0] !== samples || dims[1] !== width) {
+    throw new OutputError(`${shown}: the graph returned shape [${dims.join(", ")}]; the manifest says [${samples}, ${width}]`);
+  }
+  if (!Array.from(raw).every(Number.isFinite)) throw new OutputError(`${shown}: the graph's output holds NaN or infinity; not an answer`);
+  const post = manifest.postprocessing ?? {};
+  const transform = post.transform ?? "identity";
+  const rows = [];
+  for (let s = 0; s < samples; s++) {
+    let row = toScores(Array.from(raw.subarray(s * width, (s + 1) * width)), transform);
+    if (manifest.task === "regression") row = row.map((v) => v * Number(post.scale ?? 1) + Number(post.offset ?? 0));
+    rows.push(row);
+  }
+  const all = rows.flat();
+  if (!all.every(Number.isFinite)) throw new OutputError(`${shown}: the output's ${transform} is not finite; not an answer`);
+  if (manifest.task !== "regression") {
+    const [low, high] = [Math.min(...all), Math.max(...all)];
+    if (low < 0 || high > 1 + OUTPUT_SLACK) {
+      throw new OutputError(
+        `${shown}: the graph gives probabilities outside [0, 1] (from ${pyG6(low)} to ${pyG6(high)}); not an answer`,
+      );
+    }
+  }
+  return rows;
+}
+
+/** Python's ``f"{x:.6g}"``. */
+function pyG6(x) {
+  if (x === 0) return "0";
+  const exp = Math.floor(Math.log10(Math.abs(x)));
+  if (exp < -4 || exp >= 6) {
+    const [m, e] = x.toExponential(5).split("e");
+    return `${m.replace(/\.?0+$/, "")}e${e[0] === "-" ? "-" : "+"}${e.replace(/^[-+]/, "").padStart(2, "0")}`;
+  }
+  return String(Number(x.toPrecision(6)));
+}
+
+/** One result per sample from transformed scores (rows of [width]). */
+export function results(scores, task, labels, topK = 3, threshold = 0.5) {
   if (!Object.hasOwn(TASKS, task)) {
     throw new UserInputError(`unknown task '${pyStr(task)}'; this torchzoo knows ${Object.keys(TASKS).join(", ")}`);
   }
-  const width = raw.length / n;
-  const out = [];
-  for (let s = 0; s < n; s++) {
-    let row = toScores(Array.from(raw.subarray(s * width, (s + 1) * width)), post.transform ?? "identity");
-    if (task === "regression") row = row.map((v) => v * Number(post.scale ?? 1) + Number(post.offset ?? 0));
-    out.push(TASKS[task](row, labels, topK, threshold));
-  }
-  return out;
+  return scores.map((row) => TASKS[task](row, labels, topK, threshold));
 }
 
 // --- loading ----------------------------------------------------------------------------------------
@@ -474,8 +555,9 @@ export function checkManifest(manifest, path) {
 
 /** A loaded artifact: ``predict(inputs, {topK, threshold})`` as the Python runtime's ``Predictor.predict``. */
 export class Model {
-  constructor(manifest, session, ort) {
+  constructor(manifest, session, ort, shown = manifest.model) {
     this.manifest = manifest;
+    this.shown = shown;
     this.session = session;
     this.ort = ort;
     this.name = manifest.model;
@@ -502,8 +584,13 @@ export class Model {
 
   async predict(inputs, { topK = 3, threshold = 0.5 } = {}) {
     const prepared = this.prepare(inputs);
+    const samples = prepared.sources.length;
+    if (samples > LIMITS.MAX_BATCH) {
+      throw new UserInputError(`${thousands(samples)} samples in one call; at most ${thousands(LIMITS.MAX_BATCH)}`);
+    }
     const raw = await this.run(prepared.data, prepared.dims);
-    const scored = results(raw.data, prepared.sources.length, this.task, this.labels, this.postprocessing, topK, threshold);
+    const scores = checkOutput(raw.data, raw.dims.map(Number), samples, this.manifest, this.shown);
+    const scored = results(scores, this.task, this.labels, topK, threshold);
     return scored.map((r, i) => ({ input: prepared.sources[i], ...r }));
   }
 }
@@ -531,5 +618,5 @@ export async function loadArtifact(source, { ort, sessionOptions = {} } = {}) {
     throw new ArtifactError(`${graph.path} does not match the sha256 in its manifest (modified or damaged)`);
   }
   const session = await ort.InferenceSession.create(graph.bytes, sessionOptions);
-  return new Model(manifest, session, ort);
+  return new Model(manifest, session, ort, printable(directory));
 }
