@@ -527,7 +527,7 @@ async function readSource(source, filename) {
 }
 
 async function sha256Hex(bytes) {
-  const subtle = globalThis.crypto?.subtle;
+  const subtle = globalThis.crypto?.subtle ?? (isNode ? (await import("node:crypto")).webcrypto.subtle : undefined);
   if (!subtle) {
     throw new ArtifactError("cannot check the graph's sha256: crypto.subtle needs a secure context (https or localhost)");
   }
