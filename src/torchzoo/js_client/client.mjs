@@ -257,6 +257,12 @@ function isPixels(x) {
   return x instanceof Uint8Array || x instanceof Uint8ClampedArray;
 }
 
+// typed arrays by the numpy dtype names the Python runtime's messages use
+const NUMPY_NAMES = {
+  Int8Array: "int8", Int16Array: "int16", Uint16Array: "uint16", Int32Array: "int32", Uint32Array: "uint32",
+  BigInt64Array: "int64", BigUint64Array: "uint64",
+};
+
 function imageBatch(item, params, shape) {
   const channels = params.mode === "L" ? 1 : 3;
   const [height, width] = params.size;
@@ -292,7 +298,7 @@ function imageBatch(item, params, shape) {
     if (!data.every(Number.isFinite)) throw new UserInputError("array: the batch holds NaN or infinite values");
     return { data: Float32Array.from(data), count: dims[0] };
   }
-  const kind = data?.constructor?.name ?? typeof data;
+  const kind = NUMPY_NAMES[data?.constructor?.name] ?? data?.constructor?.name ?? typeof data;
   throw new UserInputError(`array: arrays must be uint8 pixels or float32 model input, not ${kind}`);
 }
 
