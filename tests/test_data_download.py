@@ -157,6 +157,13 @@ def test_good_download_is_read_by_the_mnist_loader(tmp_path: Path) -> None:
     assert data.train.targets[:5].tolist() == [5, 0, 4, 1, 9]  # MNIST's first training labels
     assert data.test.targets[:5].tolist() == [7, 2, 1, 0, 4]
     assert np.bincount(data.test.targets).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # and training uses them: the quick profile of mnist-mlp from that data root alone (run from an empty cwd)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    trained = cli("train", "mnist-mlp", "--profile", "quick", "--data-dir", str(root), "--json", cwd=cwd, timeout=600)
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads(trained.stdout)["models"][0]["metrics"]
+    assert metrics["test_size"] == 10000 and metrics["test_accuracy"] > 0.85  # quick profile: ~0.90
 
 
 def test_corrupted_byte_deletes_the_download_and_exits_2(tmp_path: Path) -> None:
