@@ -8,6 +8,7 @@ names data with no data root at all, the missing-dataset hint, and the CIFAR-10 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -218,7 +220,7 @@ def test_no_server_is_one_line_in_bounded_time(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     line = _error_line(result)
     assert f"could not download {BIG}" in line and "Connection refused" in line and "3 tries" in line
-    assert _files_under(root) == []
+    assert not root.exists()  # not even an empty directory that training would take for the dataset
 
 
 def test_killed_download_leaves_nothing_that_looks_complete_and_resumes(tmp_path: Path) -> None:
@@ -324,3 +326,55 @@ def test_cifar10_uses_all_five_batches_when_present(tmp_path: Path, monkeypatch:
     # every batch's rows are in the training pool, in file order
     second = pickle.loads((directory / "data_batch_2").read_bytes())[b"data"]
     assert np.array_equal(full.data.train.images[per_batch : 2 * per_batch].reshape(per_batch, -1), second)
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def test_archive_is_unpacked_file_by_file_verified_and_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CIFAR-10 path (archive -> cifar-10-batches-py/), on a synthetic archive with its own checksums."""
+    from dataclasses import replace
+
+    from torchzoo.data import download as dl
+    from torchzoo.data.catalog import CIFAR10, Archive, DataFile
+
+    for key in NO_PROXY_ENV:
+        monkeypatch.delenv(key, raising=False)
+    rng = np.random.default_rng(0)
+    members = {f.name: rng.bytes(1000 + i) for i, f in enumerate(CIFAR10.files)}
+    archive = _tar_gz({**members, "readme.html": b"<html></html>"})
+    md5 = {name: f"md5:{hashlib.md5(body).hexdigest()}" for name, body in members.items()}
+    dataset = replace(
+        CIFAR10,
+        files=tuple(DataFile(name, md5[name], len(body)) for name, body in members.items()),
+        archive=Archive(
+            CIFAR10.archive.filename, f"md5:{hashlib.md5(archive).hexdigest()}", len(archive), "cifar-10-batches-py"
+        ),
+    )
+    directory = tmp_path / "cifar-10-batches-py"
+    directory.mkdir()
+    (directory / "data_batch_1").write_bytes(b"the 10k subset")  # replaced: its md5 is not the published one
+    (directory / "batches.meta").write_bytes(members["batches.meta"])  # kept: already verified
+    with MirrorServer({dataset.archive.filename: archive}) as server:
+        rows = dl.download(dataset, tmp_path, dl.Fetcher(), mirror=server.url)
+        actions = {Path(r["file"]).name: r["action"] for r in rows}
+        assert actions["batches.meta"] == "verified" and actions[dataset.archive.filename] == "downloaded"
+        assert actions["data_batch_1"] == actions["data_batch_5"] == f"extracted from {dataset.archive.filename}"
+        assert sorted(p.name for p in _files_under(tmp_path)) == sorted(members)  # no archive, no .part, no readme
+        assert all((directory / name).read_bytes() == body for name, body in members.items())
+
+        # a member that does not match its published checksum is refused and never placed
+        (directory / "test_batch").unlink()
+        bad = replace(
+            dataset, files=(*dataset.files[:5], DataFile("test_batch", "md5:" + "0" * 32, None), *dataset.files[6:])
+        )
+        with pytest.raises(dl.ChecksumError, match=r"test_batch: checksum mismatch, expected md5:0{32}, got md5:"):
+            dl.download(bad, tmp_path, dl.Fetcher(), mirror=server.url)
+    assert not (directory / "test_batch").exists() and not (directory / "test_batch.part").exists()

@@ -59,7 +59,6 @@ class Fetcher:
 
     def fetch(self, urls: list[str], dest: Path, checksum: str) -> dict[str, Any]:
         """Fetch ``dest`` from the first of ``urls`` that serves it whole; verify, then place it."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
         failures: list[str] = []
         started = time.monotonic()
@@ -127,6 +126,7 @@ class Fetcher:
                 offset, mode = 0, "wb"
             self.on_start(part.name.removesuffix(".part"), total, offset)
             received = offset
+            part.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             with open(part, mode) as fh:
                 while block := response.read1(CHUNK):  # what has arrived, so a kill loses little
                     fh.write(block)
