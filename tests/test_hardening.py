@@ -133,7 +133,8 @@ def test_missing_artifact_names_the_command(tmp_path: Path) -> None:
         ("1234", "does not know"),
         ("😀", "does not know"),
         ("Иванов", "does not know"),
-        ("x" * 10_000, "at most 64"),
+        ("x" * 1_000, "at most 64"),
+        ("x" * 10_000, "at most 1,024"),  # bounded before folding, whatever the manifest allows
     ],
 )
 def test_bad_names_are_refused(names_copy: Path, bad: str, says: str) -> None:
@@ -249,13 +250,14 @@ def test_image_size_extremes(tmp_path: Path) -> None:
         load_image(tmp_path / "too_big.png", GREY)
 
 
-@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I", "I;16", "F"])
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"])
 def test_every_image_mode_is_converted(tmp_path: Path, mode: str) -> None:
+    """Every mode a PNG or JPEG decodes to (the only formats the runtime opens; 16-bit PNG is I;16, CMYK a JPEG)."""
     from PIL import Image
 
     from torchzoo.core.image_codec import load_image
 
-    path = tmp_path / ("image.tiff" if mode in ("I", "I;16", "F", "CMYK") else "image.png")
+    path = tmp_path / ("image.jpg" if mode == "CMYK" else "image.png")
     Image.new(mode, (40, 30)).save(path)
     rgb = image_params("RGB", (32, 32), [0.5] * 3, [0.5] * 3, "test")
     assert load_image(path, GREY).shape == (1, 28, 28)
