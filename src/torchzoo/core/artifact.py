@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from torchzoo.core.errors import ArtifactError
-from torchzoo.core.limits import MAX_MANIFEST_BYTES
-from torchzoo.core.safe_io import open_artifact_file, read_artifact_file
+from torchzoo.core.limits import MAX_JSON_BYTES, MAX_MANIFEST_BYTES
+from torchzoo.core.safe_io import open_artifact_file, read_artifact_file, read_input_file
 from torchzoo.core.text_codec import printable
 
 SCHEMA_VERSION = 1
@@ -82,9 +82,9 @@ def write_json_atomic(target: Path, obj: Any) -> None:
     write_bytes_atomic(target, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """A JSON file of the artifact tree: a regular file (never a FIFO or device) of at most ``max_bytes``."""
+    return json.loads(read_input_file(path, max_bytes, "JSON").decode("utf-8"))
 
 
 @contextlib.contextmanager

@@ -91,7 +91,9 @@ def decode_image(data: bytes, params: dict[str, Any], where: str = "image") -> n
                 converted = converted.resize((width, height), Image.Resampling.BILINEAR)
             array = np.asarray(converted, dtype=np.uint8)
     except UnidentifiedImageError:
-        raise UserInputError(f"{where} is not a PNG or JPEG image (the formats this runtime reads)") from None
+        raise UserInputError(
+            f"{where} is not a readable image: not a PNG or JPEG (the formats this runtime reads)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise UserInputError(f"{where} is not a readable image ({type(exc).__name__})") from None
     except (MemoryError, RecursionError) as exc:

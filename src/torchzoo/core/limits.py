@@ -8,6 +8,7 @@ MiB = 1 << 20
 #: artifact files
 MAX_MANIFEST_BYTES = 1 * MiB
 MAX_SIGNATURE_BYTES = 1 * MiB
+MAX_JSON_BYTES = 64 * MiB  # train.json, history.json, equivalence.json... read by list, report, export
 MAX_GRAPH_BYTES = 2048 * MiB  # protobuf's own ceiling for one ONNX file
 MAX_ARTIFACT_FILES = 64
 MAX_FILE_NAME = 128
