@@ -19,7 +19,7 @@ from torchzoo.core import artifact
 from torchzoo.core.errors import SignatureError
 from torchzoo.serve_cli.predictor import Predictor
 
-from conftest import run_cli
+from conftest import Zoo, run_cli
 
 TIMEOUT = 60
 MODEL_SIGNING = [sys.executable, "-m", "model_signing"]
@@ -162,3 +162,32 @@ def test_without_the_sign_extra_says_what_to_install(signed: tuple[Path, Path, P
         timeout=TIMEOUT,
     )
     _refused(result, "pip install 'torchzoo[sign]'")
+
+
+def test_verify_key_checks_the_signature_first(zoo: Zoo, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(zoo.exported("wine") / "wine", root / "wine")
+    private, public = _keys(tmp_path, "key")
+    _, other = _keys(tmp_path, "other")
+    assert run_cli("sign", "wine", "--key", str(private), "--artifacts-dir", str(root), timeout=TIMEOUT).returncode == 0
+    result = run_cli("verify", "wine", "--key", str(public), "--artifacts-dir", str(root), "--json", timeout=120)
+    assert result.returncode == 0 and json.loads(result.stdout)["passed"], result.stdout + result.stderr
+    _refused(
+        run_cli("verify", "wine", "--key", str(other), "--artifacts-dir", str(root), timeout=TIMEOUT), "does not match"
+    )
+    # re-exporting drops the now stale signature instead of carrying it into the new version
+    assert run_cli("export", "wine", "--format", "onnx", "--artifacts-dir", str(root), timeout=600).returncode == 0
+    assert not (root / "wine" / "model.sig").exists()
+
+
+def test_sign_refuses_a_damaged_or_padded_artifact(zoo: Zoo, tmp_path: Path) -> None:
+    private, _ = _keys(tmp_path, "key")
+    directory = tmp_path / "wine"
+    shutil.copytree(zoo.exported("wine") / "wine", directory)
+    (directory / "notes.txt").write_text("not part of the artifact")
+    _refused(run_cli("sign", str(directory), "--key", str(private), timeout=TIMEOUT), "does not list")
+    (directory / "notes.txt").unlink()
+    with open(directory / artifact.ONNX, "ab") as fh:
+        fh.write(b"\0")
+    _refused(run_cli("sign", str(directory), "--key", str(private), timeout=TIMEOUT), "does not match the sha256")
+    assert not (directory / "model.sig").exists()
