@@ -375,8 +375,14 @@ def test_non_finite_outputs_are_errors(tmp_path: Path) -> None:
     _refused(_predict(_toy(tmp_path / "inf", _times(float("inf"))), "1,2"), "NaN or infinity")
     regression = _toy(tmp_path / "reg", _times(1e38), task="regression", transform="identity")
     _refused(_predict(regression, "1e10,1"), "NaN or infinity")  # float32 overflow to inf
+    predictor = Predictor(nan, "cpu")
     with pytest.raises(OutputError):
-        Predictor(nan, "cpu").predict(["1,2"])
+        predictor.predict(["1,2"])
+    with pytest.raises(OutputError):  # raw outputs too (what a server returns): never NaN
+        predictor.run([np.ones((1, 2), np.float32)])
+    for arrays in ([np.ones((1, 3), np.float32)], [np.ones((1, 2), np.float64)], ["1,2"], []):
+        with pytest.raises(UserInputError, match="model takes"):
+            predictor.run(arrays)
 
 
 def test_probabilities_outside_0_1_are_errors(tmp_path: Path) -> None:

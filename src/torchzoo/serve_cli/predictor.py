@@ -19,7 +19,7 @@ import numpy as np
 
 from torchzoo.core import artifact
 from torchzoo.core.artifact import read_manifest
-from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError, first_line
+from torchzoo.core.errors import ArtifactError, OutputError, TorchzooError, UserInputError, first_line
 from torchzoo.core.graph_check import check_graph
 from torchzoo.core.limits import MAX_BATCH
 from torchzoo.core.manifest_schema import check_against_graph
@@ -62,16 +62,33 @@ class Predictor:
         return self.manifest["model"]
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Run the graph on already-preprocessed arrays; returns the raw outputs."""
+        """Run the graph on already-preprocessed arrays; returns the raw outputs. Arrays that do not fit the
+        manifest's inputs (count, rank, dtype, fixed sizes) are a UserInputError; then, since the manifest and
+        the graph agree, a failed run is the artifact's fault (ArtifactError), and so is an output holding NaN or
+        infinity (OutputError): callers of ``run`` (the server) never see one."""
+        if len(arrays) != len(self.input_names):
+            raise UserInputError(f"{len(arrays)} arrays given; the model takes {len(self.input_names)}")
+        for array, spec in zip(arrays, self.manifest["inputs"], strict=True):
+            shape = spec["shape"]
+            fits = isinstance(array, np.ndarray) and array.dtype == np.dtype(spec["dtype"]) and array.ndim == len(shape)
+            if not fits or any(isinstance(d, int) and d != n for d, n in zip(shape, array.shape, strict=True)):
+                got = f"{array.dtype} {list(array.shape)}" if isinstance(array, np.ndarray) else type(array).__name__
+                raise UserInputError(f"input {spec['name']!r}: {got}; the model takes {spec['dtype']} {shape}")
         feeds = dict(zip(self.input_names, arrays, strict=True))
         try:
-            return self.session.run(None, feeds)
+            outputs = self.session.run(None, feeds)
         except MemoryError:
             raise UserInputError("the input is too large for this machine's memory") from None
-        except Exception as exc:  # the manifest and graph agree, so a failed run is the artifact's fault
+        except Exception as exc:
             raise ArtifactError(
                 f"{self.shown}: onnxruntime failed to run {artifact.ONNX} ({first_line(exc)})"
             ) from None
+        for output, spec in zip(outputs, self.manifest["outputs"], strict=False):
+            if isinstance(output, np.ndarray) and output.dtype.kind == "f" and not np.all(np.isfinite(output)):
+                raise OutputError(
+                    f"{self.shown}: the graph's output {spec['name']!r} holds NaN or infinity; not an answer"
+                )
+        return outputs
 
     def predict(self, inputs: Sequence[Any], top_k: int = 3, threshold: float = 0.5) -> list[dict[str, Any]]:
         """Preprocess ``inputs`` as the manifest says, run, and return one plain dict per sample
