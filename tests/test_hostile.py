@@ -221,7 +221,7 @@ def test_specs_disagreeing_with_the_graph_are_refused(tmp_path: Path) -> None:
 
 def test_old_or_unknown_schema_versions_are_refused(zoo: Zoo, tmp_path: Path) -> None:
     directory = _copy(zoo, "names", tmp_path)
-    for version in (0, 2, "1", None):
+    for version in (0, 2, "1", None, True, 1.0):
         _reseal(directory, _set("schema_version", version))
         _refused(_predict(directory, "Rossi"), "re-export")
 

@@ -192,7 +192,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if manifest.get(SELF_HASH) != manifest_digest(manifest):
         raise ArtifactError(f"{shown} does not match its own sha256 (edited or damaged); re-run 'torchzoo export'")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python, not here
         raise ArtifactError(
             f"{shown} has schema version {printable(repr(version), 40)}; this runtime reads version {SCHEMA_VERSION} "
             "(re-export the artifact with this torchzoo)"
