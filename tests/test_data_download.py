@@ -223,6 +223,19 @@ def test_no_server_is_one_line_in_bounded_time(tmp_path: Path) -> None:
     assert not root.exists()  # not even an empty directory that training would take for the dataset
 
 
+def test_bad_target_and_bad_mirror_are_one_line_errors(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    with MirrorServer(FILES) as server:
+        result = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(not_a_dir))
+    assert result.returncode == 2
+    assert "cannot write" in _error_line(result) and "choose another --data-dir" in _error_line(result)
+    result = cli("data", "download", "mnist", "--mirror", "ftp://example.org/mnist", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "--mirror must be an http:// or https:// URL" in _error_line(result)
+    assert _files_under(tmp_path) == [not_a_dir]
+
+
 def test_killed_download_leaves_nothing_that_looks_complete_and_resumes(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with MirrorServer(FILES) as server:

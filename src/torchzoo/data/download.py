@@ -17,7 +17,8 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -126,14 +127,20 @@ class Fetcher:
                 offset, mode = 0, "wb"
             self.on_start(part.name.removesuffix(".part"), total, offset)
             received = offset
-            part.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
-            with open(part, mode) as fh:
+            with _writing(part):
+                part.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
+                fh = open(part, mode)  # noqa: SIM115 (closed below; network errors must stay outside _writing)
+            try:
                 while block := response.read1(CHUNK):  # what has arrived, so a kill loses little
-                    fh.write(block)
+                    with _writing(part):
+                        fh.write(block)
                     received += len(block)
                     self.on_advance(len(block))
-                fh.flush()
-                os.fsync(fh.fileno())
+                with _writing(part):
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            finally:
+                fh.close()
         if total is not None and received < total:
             raise _Interrupted(f"connection closed after {received:,} of {total:,} bytes")
 
@@ -152,24 +159,35 @@ def _range_start(response: http.client.HTTPResponse) -> int | None:
         return None
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A local write that fails (permissions, disk full) is bad input for this data root, not a network error."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserInputError(f"cannot write {path}: {exc.strerror or exc}; choose another --data-dir") from exc
+
+
 def _place(temp: Path, dest: Path) -> None:
     """Rename a complete, fsynced ``temp`` to ``dest`` and make the rename durable."""
-    os.replace(temp, dest)
-    fd = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with _writing(dest):
+        os.replace(temp, dest)
+        fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _write_verified(src: BinaryIO, dest: Path, checksum: str, source: str) -> None:
     """Copy ``src`` into ``dest`` through a fsynced ``.part``, checked before the rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with open(part, "wb") as fh:
-        shutil.copyfileobj(src, fh, CHUNK)
-        fh.flush()
-        os.fsync(fh.fileno())
+    with _writing(part):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "wb") as fh:
+            shutil.copyfileobj(src, fh, CHUNK)
+            fh.flush()
+            os.fsync(fh.fileno())
     ok, actual = matches(part, checksum)
     if not ok:
         part.unlink()
