@@ -391,3 +391,28 @@ def test_archive_is_unpacked_file_by_file_verified_and_removed(tmp_path: Path, m
         with pytest.raises(dl.ChecksumError, match=r"test_batch: checksum mismatch, expected md5:0{32}, got md5:"):
             dl.download(bad, tmp_path, dl.Fetcher(), mirror=server.url)
     assert not (directory / "test_batch").exists() and not (directory / "test_batch.part").exists()
+
+
+def test_a_stalled_transfer_times_out_and_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchzoo.data import download as dl
+
+    for key in NO_PROXY_ENV:
+        monkeypatch.delenv(key, raising=False)
+    dest = tmp_path / BIG
+    with MirrorServer(FILES) as server:
+        server.stall.add(BIG)  # the first (full) request sends half, then nothing: the read times out
+        row = dl.Fetcher(timeout=1.0, attempts=3, backoff=0.0).fetch(
+            [f"{server.url}/{BIG}"], dest, MNIST.files[0].checksum
+        )
+    assert server.requests == [(BIG, None), (BIG, f"bytes={HALF}-")]
+    assert row["action"] == "downloaded" and dest.read_bytes() == FILES[BIG]
+    assert [p.name for p in _files_under(tmp_path)] == [BIG]
+
+
+def test_a_data_root_with_names_wins_over_the_shipped_copy(tmp_path: Path) -> None:
+    from torchzoo.core.paths import find_dataset
+    from torchzoo.data.catalog import SHIPPED_ROOT
+
+    assert find_dataset("names", "names", tmp_path) == SHIPPED_ROOT / "names"
+    (tmp_path / "names").mkdir()
+    assert find_dataset("names", "names", tmp_path) == tmp_path / "names"
