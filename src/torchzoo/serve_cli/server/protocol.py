@@ -1,0 +1,222 @@
+"""Open Inference Protocol (v2) tensors: decode a request (JSON data or the binary tensor extension) into
+arrays checked against the model's inputs, and encode outputs. Every refusal is a :class:`ProtocolError`
+with the HTTP status the protocol gives it."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: v2 datatypes this server reads and writes, and their numpy types
+DATATYPES: dict[str, np.dtype] = {
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "INT64": np.dtype("<i8"),
+    "INT32": np.dtype("<i4"),
+    "UINT8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+TO_DATATYPE = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items()}
+FROM_MANIFEST = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32", "uint8": "UINT8"}
+HEADER_LENGTH = "inference-header-content-length"
+
+
+class ProtocolError(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as the protocol describes it: ``shape`` uses -1 for dynamic axes."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+    @classmethod
+    def from_manifest(cls, spec: dict[str, Any]) -> TensorSpec:
+        shape = tuple(-1 if isinstance(d, str) else int(d) for d in spec["shape"])
+        return cls(spec["name"], FROM_MANIFEST.get(spec.get("dtype", "float32"), "FP32"), shape)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+@dataclass
+class InferRequest:
+    id: str | None
+    arrays: tuple[np.ndarray, ...]
+    outputs: list[str] | None  # requested output names (None: all)
+    binary_outputs: set[str]  # outputs to return as binary data
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
+    """The JSON header and the binary part of a request body (binary tensor extension)."""
+    if header_length is None:
+        json_part, binary = body, b""
+    else:
+        try:
+            length = int(header_length)
+        except ValueError:
+            raise ProtocolError("Inference-Header-Content-Length is not a number") from None
+        if not 0 <= length <= len(body):
+            raise ProtocolError(f"Inference-Header-Content-Length {length} is outside the body ({len(body)} bytes)")
+        json_part, binary = body[:length], body[length:]
+    try:
+        request = json.loads(json_part)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ProtocolError("the request body is not valid JSON") from None
+    if not isinstance(request, dict):
+        raise ProtocolError("the request body must be a JSON object")
+    return request, binary
+
+
+def decode_request(
+    request: dict[str, Any], binary: bytes, inputs: list[TensorSpec], outputs: list[str]
+) -> InferRequest:
+    """The request's tensors as arrays in the model's input order, each checked against its spec."""
+    given = request.get("inputs")
+    if not isinstance(given, list) or not given:
+        raise ProtocolError("'inputs' must be a non-empty list of tensors")
+    by_name: dict[str, dict[str, Any]] = {}
+    for tensor in given:
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise ProtocolError("each input tensor must be an object with a 'name'")
+        if tensor["name"] in by_name:
+            raise ProtocolError(f"input '{tensor['name']}' is given twice")
+        by_name[tensor["name"]] = tensor
+    expected = [spec.name for spec in inputs]
+    unknown = sorted(set(by_name) - set(expected))
+    if unknown:
+        raise ProtocolError(f"unknown input '{unknown[0]}'; the model's inputs are {', '.join(expected)}")
+    missing = [name for name in expected if name not in by_name]
+    if missing:
+        raise ProtocolError(f"missing input '{missing[0]}'")
+    offset = 0
+    arrays = []
+    for spec in inputs:
+        array, offset = _decode_tensor(by_name[spec.name], spec, binary, offset)
+        arrays.append(array)
+    if offset != len(binary):
+        raise ProtocolError(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
+    batch = {a.shape[0] for a in arrays}
+    if len(batch) != 1:
+        raise ProtocolError(f"inputs disagree on the batch size: {sorted(batch)}")
+    return InferRequest(
+        id=_request_id(request),
+        arrays=tuple(arrays),
+        outputs=_requested(request, outputs),
+        binary_outputs=_binary_outputs(request, outputs),
+    )
+
+
+def _decode_tensor(tensor: dict[str, Any], spec: TensorSpec, binary: bytes, offset: int) -> tuple[np.ndarray, int]:
+    name = spec.name
+    datatype, shape = tensor.get("datatype"), tensor.get("shape")
+    if datatype != spec.datatype:
+        raise ProtocolError(f"input '{name}': datatype {datatype!r}; the model takes {spec.datatype}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise ProtocolError(f"input '{name}': 'shape' must be a list of integers")
+    if len(shape) != len(spec.shape):
+        raise ProtocolError(f"input '{name}': shape {shape} has rank {len(shape)}; the model takes {list(spec.shape)}")
+    for got, want in zip(shape, spec.shape, strict=True):
+        if got < 1 or (want != -1 and got != want):
+            raise ProtocolError(f"input '{name}': shape {shape}; the model takes {list(spec.shape)} (-1: any size)")
+    count = math.prod(shape)
+    dtype = DATATYPES[spec.datatype]
+    parameters = tensor.get("parameters") or {}
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is not None:
+        if not isinstance(size, int) or size != count * dtype.itemsize:
+            raise ProtocolError(
+                f"input '{name}': binary_data_size {size!r}; shape {shape} needs {count * dtype.itemsize}"
+            )
+        if offset + size > len(binary):
+            raise ProtocolError(f"input '{name}': the body holds {len(binary) - offset} of its {size} binary bytes")
+        array = np.frombuffer(binary, dtype=dtype, count=count, offset=offset).reshape(shape)
+        offset += size
+    else:
+        data = tensor.get("data")
+        if data is None:
+            raise ProtocolError(f"input '{name}' has neither 'data' nor binary data")
+        try:
+            array = np.asarray(data, dtype=dtype)
+        except (TypeError, ValueError, OverflowError):
+            raise ProtocolError(f"input '{name}': 'data' must be numbers of datatype {spec.datatype}") from None
+        if array.size != count:
+            raise ProtocolError(f"input '{name}': {array.size} values; shape {shape} needs {count}")
+        array = array.reshape(shape)  # nested lists are accepted too, read row-major
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise ProtocolError(f"input '{name}' holds NaN or infinite values")
+    return np.ascontiguousarray(array.astype(dtype.newbyteorder("="), copy=False)), offset
+
+
+def _request_id(request: dict[str, Any]) -> str | None:
+    value = request.get("id")
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError("'id' must be a string")
+    return value
+
+
+def _requested(request: dict[str, Any], outputs: list[str]) -> list[str] | None:
+    wanted = request.get("outputs")
+    if wanted is None:
+        return None
+    if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted):
+        raise ProtocolError("'outputs' must be a list of objects with a 'name'")
+    names = [o["name"] for o in wanted]
+    unknown = [n for n in names if n not in outputs]
+    if unknown:
+        raise ProtocolError(f"unknown output '{unknown[0]}'; the model's outputs are {', '.join(outputs)}")
+    return names
+
+
+def _binary_outputs(request: dict[str, Any], outputs: list[str]) -> set[str]:
+    parameters = request.get("parameters") or {}
+    everything = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
+    chosen = set(outputs) if everything else set()
+    for wanted in request.get("outputs") or []:
+        flag = (wanted.get("parameters") or {}).get("binary_data")
+        if flag is True:
+            chosen.add(wanted["name"])
+        elif flag is False:
+            chosen.discard(wanted["name"])
+    return chosen
+
+
+def encode_response(
+    model: str, version: str, request: InferRequest, names: list[str], values: list[np.ndarray]
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and its extra headers (binary outputs follow the JSON header, in output order)."""
+    wanted = request.outputs or names
+    chunks: list[bytes] = []
+    tensors = []
+    for name in wanted:
+        array = np.ascontiguousarray(values[names.index(name)])
+        datatype = TO_DATATYPE.get(array.dtype.newbyteorder("="))
+        if datatype is None:
+            raise ProtocolError(f"output '{name}' has dtype {array.dtype}, which this server cannot send", 500)
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if name in request.binary_outputs:
+            raw = array.astype(DATATYPES[datatype], copy=False).tobytes()
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            tensor["data"] = array.reshape(-1).tolist()
+        tensors.append(tensor)
+    body: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": tensors}
+    if request.id is not None:
+        body["id"] = request.id
+    header = json.dumps(body, allow_nan=False).encode()
+    if not chunks:
+        return header, {"content-type": "application/json"}
+    return header + b"".join(chunks), {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(header)),
+    }

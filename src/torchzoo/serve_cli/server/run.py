@@ -1,0 +1,102 @@
+"""Start ``torchzoo serve``: load, verify and warm up each model (a model that fails is not served, and
+the log says why), then run the app under uvicorn. SIGTERM stops accepting connections and lets the
+requests in flight finish before the process exits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from torchzoo.core.artifact import MANIFEST
+from torchzoo.core.errors import TorchzooError, UserInputError, first_line
+from torchzoo.serve_cli.predictor import Predictor, load
+from torchzoo.serve_cli.server.app import ServeConfig, create_app
+
+log = logging.getLogger("torchzoo.serve")
+GRACEFUL_SECONDS = 30
+
+
+def model_directories(names: list[str], root: Path) -> dict[str, Path]:
+    """``all`` (or nothing): every directory under ``root`` with a manifest; else the ones named."""
+    if not names or names == ["all"]:
+        found = {p.name: p for p in sorted(root.glob("*")) if (p / MANIFEST).is_file()}
+        if not found:
+            raise UserInputError(f"no exported models under {root}; run 'torchzoo export all' first")
+        return found
+    return {name: root / name for name in names}
+
+
+def warm_up(predictor: Predictor) -> None:
+    """One run on zeros of a valid shape (dynamic axes at 1), so the first request pays no set-up cost."""
+    dtypes = {"float32": np.float32, "float64": np.float64}
+    arrays = [
+        np.zeros(
+            [1 if isinstance(d, str) else int(d) for d in spec["shape"]], dtypes.get(spec.get("dtype"), np.float32)
+        )
+        for spec in predictor.manifest["inputs"]
+    ]
+    predictor.run(arrays)
+
+
+def load_models(directories: dict[str, Path], provider: str) -> tuple[dict[str, Predictor], dict[str, str]]:
+    served: dict[str, Predictor] = {}
+    refused: dict[str, str] = {}
+    for name, directory in directories.items():
+        try:
+            predictor = load(directory, provider)
+            warm_up(predictor)
+        except TorchzooError as exc:
+            refused[name] = str(exc)
+            continue
+        except Exception as exc:  # a graph that cannot even be warmed up is not served either
+            refused[name] = first_line(exc)
+            continue
+        served[name] = predictor
+    return served, refused
+
+
+def serve(
+    names: list[str], root: Path, host: str, port: int, provider: str, config: ServeConfig, as_json: bool
+) -> None:
+    import uvicorn
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    served, refused = load_models(model_directories(names, root), provider)
+    for name, reason in refused.items():
+        log.warning(f"not serving {name}: {reason}")
+    if not served:
+        raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
+    summary: dict[str, Any] = {
+        "url": f"http://{host}:{port}",
+        "models": {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()},
+        "not_served": refused,
+        "max_batch": config.max_batch,
+        "max_delay_ms": config.max_delay_ms,
+        "max_body_bytes": config.max_body_bytes,
+        "auth": config.token is not None,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.flush()
+    for name, predictor in served.items():
+        notice = f" ({predictor.notice})" if predictor.notice else ""
+        log.info(f"serving {name} on provider {predictor.provider}{notice}")
+    log.info(f"listening on http://{host}:{port} (Open Inference Protocol v2, KServe v1 :predict)")
+    app = create_app(served, config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        )
+    )
+    server.run()
