@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from torchzoo.core import artifact
@@ -537,3 +539,48 @@ def test_a_manifest_cannot_raise_the_runtime_limits(zoo: Zoo, tmp_path: Path) ->
     wine = _copy(zoo, "wine", tmp_path)
     _reseal(wine, _set("preprocessing.n_features", 10**7))
     _refused(_predict(wine, WINE_ROW), "preprocessing.n_features")
+
+
+# --- any re-sealed edit of a manifest: an answer or a refusal, never a crash ------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_resealed_manifest_edit_is_answered_or_refused(tmp_path_factory: pytest.TempPathFactory, data) -> None:
+    directory = _toy(tmp_path_factory.mktemp("fuzz") / "toy", IDENTITY)
+    manifest = json.loads((directory / artifact.MANIFEST).read_text())
+    manifest.pop(artifact.SELF_HASH)
+    path = data.draw(st.sampled_from(_paths(manifest)))
+    value = data.draw(_JSON)
+    node: Any = manifest
+    for key in path[:-1]:
+        node = node[key]
+    if data.draw(st.booleans()) or not isinstance(node, dict):
+        node[path[-1]] = value
+    else:
+        del node[path[-1]]
+    (directory / artifact.MANIFEST).write_text(json.dumps(artifact.seal_manifest(manifest)))
+    try:
+        results = Predictor(directory, "cpu").predict(["1,3"])
+    except (ArtifactError, UserInputError) as exc:
+        assert exc.exit_code == 2 and "\n" not in str(exc) and len(str(exc)) < 1000
+        return
+    assert all(0.0 <= t["probability"] <= 1.0 for r in results for t in r.get("top", [])), results
+    json.dumps(results, allow_nan=False)  # an answer is always valid JSON
