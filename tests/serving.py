@@ -50,9 +50,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(root: Path, *args: str, log: Path, timeout: float = 90) -> Iterator[Server]:
+def serving(root: Path, *args: str, log: Path, timeout: float = 90, prelude: str = "") -> Iterator[Server]:
+    """``prelude``: Python run in the server process before the CLI starts."""
     port = free_port()
-    command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "serve", *args]
+    command = [sys.executable, "-c", prelude + "\nfrom torchzoo.cli import main; main()", "serve", *args]
     command += ["--artifacts-dir", str(root), "--port", str(port)]
     with open(log, "wb") as err:
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, env={**os.environ})

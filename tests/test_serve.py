@@ -219,3 +219,29 @@ def test_a_model_that_fails_verification_is_not_served(root: Path, tmp_path: Pat
         assert server.request("/v2/models/wine")[0] == 200
         assert server.request("/v2/models/broken")[0] == 404
     assert re.search(r"not serving broken: .*sha256", log.read_text())
+
+
+#: a server process in which importing torch, torchvision or the training rooms fails, and says so
+REFUSE_TORCH = """
+import sys
+
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision") or name.startswith(("torchzoo.train", "torchzoo.export")):
+            sys.stderr.write(f"IMPORT REFUSED: {name}\\n")
+            raise ImportError(f"{name} is refused in this server")
+
+
+sys.meta_path.insert(0, Refuse())
+"""
+
+
+def test_a_serving_process_never_imports_torch(root: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with serving(root, "names", "mnist-mlp", prelude=REFUSE_TORCH, log=log) as server:
+        assert server.json("/v1/models/names:predict", {"instances": ["Rossi"]})[0] == 200
+        tensor = {"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": [0.0] * 784}
+        assert server.json("/v2/models/mnist-mlp/infer", {"inputs": [tensor]})[0] == 200
+        assert server.request("/metrics")[0] == 200
+    assert "IMPORT REFUSED" not in log.read_text()

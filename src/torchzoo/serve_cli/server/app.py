@@ -18,6 +18,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -154,8 +155,15 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
     async def server_metadata(request: Request) -> Response:
         return JSONResponse({"name": "torchzoo", "version": __version__, "extensions": ["binary_tensor_data"]})
 
+    def model_version_or_404(request: Request) -> ServedModel:
+        name = request.path_params["model"]
+        model = model_or_404(name)
+        if request.path_params.get("version", VERSION) != VERSION:
+            raise ProtocolError(f"model '{name}' has version {VERSION} only", 404)
+        return model
+
     async def model_metadata(request: Request) -> Response:
-        model = model_or_404(request.path_params["model"])
+        model = model_version_or_404(request)
         return JSONResponse(
             {
                 "name": request.path_params["model"],
@@ -167,18 +175,16 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
         )
 
     async def model_ready(request: Request) -> Response:
-        model_or_404(request.path_params["model"])
+        model_version_or_404(request)
         return JSONResponse({"name": request.path_params["model"], "ready": state["ready"]})
 
     async def infer(request: Request) -> Response:
         name = request.path_params["model"]
-        model = model_or_404(name)
-        version = request.path_params.get("version", VERSION)
-        if version != VERSION:
-            raise ProtocolError(f"model '{name}' has version {VERSION} only", 404)
-        body = await read_body(request, config.max_body_bytes)
-        header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
-        parsed = decode_request(header, binary, model.inputs, model.output_names)
+        model = model_version_or_404(request)
+        with model.batcher.arriving():
+            body = await read_body(request, config.max_body_bytes)
+            header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
+            parsed = decode_request(header, binary, model.inputs, model.output_names)
         outputs = await model.batcher.run(parsed.arrays)
         samples = int(parsed.arrays[0].shape[0])
         check_output(outputs[0], samples, model.predictor.manifest, name)
@@ -214,6 +220,7 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
         Route("/v2/models/{model}", model_metadata),
         Route("/v2/models/{model}/ready", model_ready),
         Route("/v2/models/{model}/versions/{version}", model_metadata),
+        Route("/v2/models/{model}/versions/{version}/ready", model_ready),
         Route("/v2/models/{model}/infer", infer, methods=["POST"]),
         Route("/v2/models/{model}/versions/{version}/infer", infer, methods=["POST"]),
         Route("/v1/models/{model}:predict", predict_v1, methods=["POST"]),
@@ -235,16 +242,21 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
     async def protocol_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ProtocolError):
             return _error(str(exc), exc.status)
+        if isinstance(exc, HTTPException):  # no such route, or a method the route does not take
+            response = _error(exc.detail, exc.status_code)
+            response.headers.update(exc.headers or {})
+            return response
         if isinstance(exc, BodyTooLarge):
             return _error(f"request body over {config.max_body_bytes:,} bytes", 413)
         if isinstance(exc, UserInputError):  # the runtime's refusals of bad input, as for the CLI
             return _error(str(exc), 400)
         return _error(str(exc) if isinstance(exc, TorchzooError) else "internal error", 500)
 
-    handlers = {kind: protocol_error for kind in (ProtocolError, BodyTooLarge, TorchzooError, Exception)}
+    kinds = (HTTPException, ProtocolError, BodyTooLarge, TorchzooError, Exception)
+    handlers = {kind: protocol_error for kind in kinds}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.served = served
-    return Guard(app, config, metrics, state)
+    return Guard(app, config, metrics, state, set(served))
 
 
 def _instance(item: Any, index: int, predictor: Predictor) -> Any:
@@ -274,8 +286,10 @@ class Guard:
     """ASGI middleware around the app: the bearer token, metrics and the access log (one JSON line per
     request). Errors become the protocol's ``{"error": ...}`` in the app's exception handlers."""
 
-    def __init__(self, app: Starlette, config: ServeConfig, metrics: Metrics, state: dict[str, Any]) -> None:
-        self.app, self.config, self.metrics, self.state = app, config, metrics, state
+    def __init__(
+        self, app: Starlette, config: ServeConfig, metrics: Metrics, state: dict[str, Any], models: set[str]
+    ) -> None:
+        self.app, self.config, self.metrics, self.state, self.models = app, config, metrics, state, models
         self.token = None if config.token is None else f"Bearer {config.token}".encode()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
@@ -306,9 +320,7 @@ class Guard:
 
     def _record(self, scope: dict, path: str, status: int, start: float) -> None:
         seconds = time.perf_counter() - start
-        parts = path.split("/")
-        model = parts[3].split(":")[0] if len(parts) > 3 and parts[2] == "models" else ""
-        endpoint = "infer" if path.endswith("/infer") else "predict" if path.endswith(":predict") else parts[-1] or "/"
+        model, endpoint = _labels(path, self.models)
         self.metrics.requests.labels(model, endpoint, str(status)).inc()
         if model:
             self.metrics.latency.labels(model, endpoint).observe(seconds)
@@ -325,3 +337,19 @@ class Guard:
                 }
             )
         )
+
+
+def _labels(path: str, models: set[str]) -> tuple[str, str]:
+    """The metrics labels of a request: the served model it names (else ""), and which endpoint, from a
+    fixed set, so that a client naming random paths or models cannot grow the label sets."""
+    parts = path.split("/")
+    named = parts[3].split(":")[0] if len(parts) > 3 and parts[2] == "models" else ""
+    model = named if named in models else ""
+    if path.endswith("/infer"):
+        return model, "infer"
+    if path.endswith(":predict"):
+        return model, "predict"
+    if named:
+        return model, "ready" if path.endswith("/ready") else "metadata"
+    known = {"/v2/health/live": "live", "/v2/health/ready": "ready", "/v2": "server", "/metrics": "metrics"}
+    return "", known.get(path, "static" if path.startswith("/static/") else "other")

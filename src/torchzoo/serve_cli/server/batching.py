@@ -1,16 +1,20 @@
 """Dynamic batching: concurrent requests for one model are gathered into one onnxruntime run.
 
-A worker per model takes the first queued request, then keeps gathering until ``max_batch`` samples or
-``max_delay`` seconds have passed, runs each group of requests whose inputs stack (same trailing shapes)
-as one batch in a worker thread, and hands every request its own rows of the outputs. With
-``max_batch=1`` every request runs on its own, in a thread, as it arrives.
+A worker per model takes the first queued request, then gathers what else is queued, up to ``max_batch``
+samples. It waits for more (at most ``max_delay`` seconds from the first) only while other requests for
+the model have been accepted and are still being read or decoded (:meth:`Batcher.arriving`), so a lone
+request is never held back waiting for company. Each group of gathered requests whose inputs stack (same
+trailing shapes) runs as one batch in a worker thread, and every request gets its own rows of the outputs;
+requests that arrive during a run are gathered for the next one. With ``max_batch=1`` every request runs
+on its own, in a thread, as it arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +32,8 @@ class _Pending:
         return int(self.arrays[0].shape[0])
 
     @property
-    def key(self) -> tuple[tuple[int, ...], ...]:
-        return tuple(a.shape[1:] for a in self.arrays)
+    def key(self) -> tuple[tuple[tuple[int, ...], np.dtype], ...]:
+        return tuple((a.shape[1:], a.dtype) for a in self.arrays)
 
 
 class Batcher:
@@ -46,60 +50,81 @@ class Batcher:
         self.on_queue = on_queue or (lambda depth: None)
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.worker: asyncio.Task | None = None
+        self.busy = False  # the worker holds requests taken off the queue
+        self.carry: _Pending | None = None  # taken off the queue, too big for the batch being gathered
+        self.incoming = 0  # requests accepted for this model and not yet queued
 
     def start(self) -> None:
         if self.max_batch > 1 and self.worker is None:
             self.worker = asyncio.get_running_loop().create_task(self._work())
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop the worker."""
+        """Finish what is queued and the batch being run, then stop the worker."""
         if self.worker is not None:
-            while not self.queue.empty():
+            while not self.queue.empty() or self.busy or self.carry is not None:
                 await asyncio.sleep(0.005)
             self.worker.cancel()
             self.worker = None
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Around reading and decoding a request: while any is inside, a gathering batch may wait for it."""
+        self.incoming += 1
+        try:
+            yield
+        finally:
+            self.incoming -= 1
 
     async def run(self, arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         if self.max_batch <= 1:
             self.on_batch(int(arrays[0].shape[0]))
             return await asyncio.to_thread(self.run_fn, arrays)
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(arrays, future))
+        self.queue.put_nowait(_Pending(arrays, future))
         self.on_queue(self.queue.qsize())
         return await future
 
-    async def _work(self) -> None:
+    async def _gather(self) -> list[_Pending]:
         loop = asyncio.get_running_loop()
-        while True:
-            pending = [await self.queue.get()]
-            samples = pending[0].samples
-            deadline = loop.time() + self.max_delay
-            while samples < self.max_batch:
+        first, self.carry = self.carry or await self.queue.get(), None
+        self.busy = True
+        pending, samples = [first], first.samples
+        deadline = loop.time() + self.max_delay
+        while samples < self.max_batch:
+            try:
+                item = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if self.incoming == 0 or remaining <= 0:
+                    break
                 try:
-                    item = self.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = await asyncio.wait_for(self.queue.get(), remaining)
-                    except TimeoutError:
-                        break
-                pending.append(item)
-                samples += item.samples
-            self.on_queue(self.queue.qsize())
+                    item = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if samples + item.samples > self.max_batch:
+                self.carry = item  # it starts the next batch
+                break
+            pending.append(item)
+            samples += item.samples
+        self.on_queue(self.queue.qsize())
+        return pending
+
+    async def _work(self) -> None:
+        while True:
+            pending = await self._gather()
             groups: dict[tuple, list[_Pending]] = defaultdict(list)
             for item in pending:
                 groups[item.key].append(item)
             for group in groups.values():
                 await self._run_group(group)
+            self.busy = False
 
     async def _run_group(self, group: list[_Pending]) -> None:
-        stacked = tuple(np.concatenate([p.arrays[i] for p in group]) for i in range(len(group[0].arrays)))
-        self.on_batch(int(stacked[0].shape[0]))
         try:
+            stacked = tuple(np.concatenate([p.arrays[i] for p in group]) for i in range(len(group[0].arrays)))
+            self.on_batch(int(stacked[0].shape[0]))
             outputs = await asyncio.to_thread(self.run_fn, stacked)
-        except Exception as exc:  # every request of the batch gets the error
+        except Exception as exc:  # every request of the batch gets the error; the worker carries on
             for item in group:
                 if not item.future.done():
                     item.future.set_exception(exc)
