@@ -75,7 +75,10 @@ def _find_idx(directory: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem):
         if (directory / name).exists():
             return directory / name
-    raise DataNotFoundError(f"{directory} lacks {stem}(.gz); expected the four MNIST IDX files (torchvision layout)")
+    raise DataNotFoundError(
+        f"{directory} lacks {stem}(.gz); expected the four MNIST IDX files (torchvision layout); "
+        "fetch them with 'torchzoo data download mnist'"
+    )
 
 
 def read_mnist(raw_dir: Path) -> ImageData:
@@ -103,7 +106,10 @@ def read_cifar10(directory: Path) -> ImageData:
     """CIFAR-10 from ``cifar-10-batches-py/``: whichever of ``data_batch_1..5`` are present, ``test_batch``."""
     train_files = sorted(directory.glob("data_batch_[1-5]"))
     if not train_files or not (directory / "test_batch").exists():
-        raise DataNotFoundError(f"{directory} lacks data_batch_N / test_batch; expected CIFAR-10's python layout")
+        raise DataNotFoundError(
+            f"{directory} lacks data_batch_N / test_batch; expected CIFAR-10's python layout; "
+            "fetch it with 'torchzoo data download cifar10'"
+        )
     parts = [_read_cifar_batch(p) for p in train_files]
     train = ImageSplit(np.concatenate([p.images for p in parts]), np.concatenate([p.targets for p in parts]))
     try:
