@@ -22,6 +22,7 @@ from torchzoo.options import (
     ModelOrAll,
     ProfileOpt,
     ProviderOpt,
+    VariantOpt,
     require_train_extra,
 )
 from torchzoo.output import Cell, Output, to_json
@@ -207,11 +208,19 @@ def _report_row(model: str, report: Any, failure_report: Path | None = None) -> 
         "case_rtol": max((r for _, r, _ in report.case_tolerances.values()), default=None),
         "heldout_top1_agreement": min(agreements) if agreements else None,
         "runners": len({r.runner for r in report.rows}),
-        "passed": report.passed,
+        # a refused int8/fp16 variant is not published and not a failure (torchzoo.export.variants)
+        "refused": getattr(report, "refused", None),
+        "passed": report.passed or bool(getattr(report, "refused", None)),
         "error": None if report.passed else report.summary(),
         "failures": report.failures(),
         "failure_report": str(failure_report) if failure_report and not report.passed else None,
     }
+
+
+def _verdict(check: dict[str, Any]) -> str:
+    if check.get("refused"):
+        return "refused"
+    return "pass" if check["passed"] else f"FAIL ({len(check['failures'])})"
 
 
 def _print_checks(out: Output, checks: list[dict[str, Any]], title: str) -> None:
@@ -234,13 +243,16 @@ def _print_checks(out: Output, checks: list[dict[str, Any]], title: str) -> None
                     num(c.get("random_max_abs")),
                     num(c.get("tolerance")) + wider,
                     "-" if agree is None else f"{agree:.0%}",
-                    _status(c["passed"], "pass" if c["passed"] else f"FAIL ({len(c['failures'])})"),
+                    _status(c["passed"], _verdict(c)),
                 )
             )
         columns = ("model", "format", "held-out max|diff|", "random max|diff|", "tol", "top-1 agree", "check")
         out.table(title, columns, rows)
         if any(c.get("case_tolerance") or c.get("case_rtol") for c in checks):
             out.text("* some cases have a wider tolerance, justified in equivalence.json (case_tolerances)")
+        for c in checks:
+            if c.get("refused"):
+                out.text(f"refused, not published: {c['model']} {c['format']}: {c['refused']}")
         for c in failed:
             for failure in c["failures"]:
                 out.text(f"FAIL {c['model']}: {failure}")
@@ -265,6 +277,7 @@ def predict(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show.")] = 3,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")] = 0.5,
     provider: ProviderOpt = "auto",
+    variant: VariantOpt = "fp32",
     as_json: JsonFlag = False,
     artifacts_dir: ArtifactsDir = None,
     require_signature: Annotated[
@@ -286,7 +299,7 @@ def predict(
         )
     if require_signature and not key:
         raise UserInputError("--require-signature needs --key PUBLIC_KEY.pem")
-    predictor = load(directory, provider, trusted_keys=key if require_signature or key else None)
+    predictor = load(directory, provider, trusted_keys=key if require_signature or key else None, variant=variant)
     out.note(f"provider: {predictor.provider}" + (f" ({predictor.notice})" if predictor.notice else ""))
     results = predictor.predict(inputs, top_k=top_k, threshold=threshold)
     task = get_task(predictor.task)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from torchzoo.core.artifact import FORMAT_FILES
+from torchzoo.core.artifact import FORMAT_FILES, VARIANT_FORMATS
 from torchzoo.core.errors import UserInputError
 from torchzoo.core.session import PROVIDER_CHOICES
 
@@ -77,6 +77,15 @@ ProviderOpt = Annotated[
         parser=choice(PROVIDER_CHOICES),
         metavar=_metavar(PROVIDER_CHOICES),
         help="onnxruntime execution provider; auto prefers CUDA and falls back to CPU.",
+    ),
+]
+VariantOpt = Annotated[
+    str,
+    typer.Option(
+        "--variant",
+        parser=choice(tuple(VARIANT_FORMATS)),
+        metavar=_metavar(tuple(VARIANT_FORMATS)),
+        help="Which graph: fp32 (model.onnx) or a published int8 / fp16 variant (see the manifest's variants).",
     ),
 ]
 ProfileOpt = Annotated[

@@ -34,8 +34,22 @@ os.umask(_UMASK)
 STATE_DICT = "model.pt"
 TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
+PT2 = "model.pt2"
+ONNX_INT8 = "model.int8.onnx"
+ONNX_FP16 = "model.fp16.onnx"
 #: every export format and the file it writes; torchzoo.export.formats holds the writer and runners of each
-FORMAT_FILES = {"state_dict": STATE_DICT, "torchscript": TORCHSCRIPT, "onnx": ONNX}
+FORMAT_FILES = {
+    "state_dict": STATE_DICT,
+    "torchscript": TORCHSCRIPT,
+    "pt2": PT2,
+    "onnx": ONNX,
+    "onnx-int8": ONNX_INT8,
+    "onnx-fp16": ONNX_FP16,
+}
+#: the runtime's graph variants (``predict --variant``): name -> export format; "fp32" is model.onnx itself
+VARIANT_FORMATS = {"fp32": "onnx", "int8": "onnx-int8", "fp16": "onnx-fp16"}
+#: the held-out test subset (model-ready inputs and targets) a variant's accuracy check re-runs on
+HELDOUT = "heldout.npz"
 TRAIN_RECORD = "train.json"
 METRICS = "metrics.json"
 HISTORY = "history.json"

@@ -16,6 +16,9 @@ from torchzoo.core.errors import ArtifactError
 
 #: the standard ONNX domains (default/ai.onnx and ai.onnx.ml); torchzoo's exporter writes nothing else
 KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+#: onnxruntime's built-in contrib operators (compiled into onnxruntime, nothing is loaded): the int8 variant's
+#: DynamicQuantizeLSTM lives there; allowed only where a caller passes it (the int8/fp16 variants)
+ONNXRUNTIME_DOMAIN = "com.microsoft"
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 _LABEL_OPTIONAL, _LABEL_REPEATED = 1, 3
@@ -125,9 +128,10 @@ def _check_graph(graph: Any, domains: frozenset[str], shown: str) -> None:
     _check_nodes(graph.node, domains, shown)
 
 
-def check_graph(data: bytes, shown: str) -> None:
+def check_graph(data: bytes, shown: str, extra_domains: frozenset[str] = frozenset()) -> None:
     """Refuse a graph (its bytes) that is not ONNX protobuf, refers to external data, or uses an operator
-    domain other than the standard ones and its own local functions'. ``shown`` names it in the error."""
+    domain other than the standard ones, ``extra_domains`` and its own local functions'. ``shown`` names it
+    in the error."""
     from google.protobuf.message import DecodeError
 
     model = _model_class()()
@@ -138,7 +142,7 @@ def check_graph(data: bytes, shown: str) -> None:
     if not model.HasField("graph") or model.ir_version <= 0:
         raise ArtifactError(f"{shown} is not an ONNX graph (no graph or IR version)")
     local = frozenset(f.domain for f in model.functions)
-    domains = KNOWN_DOMAINS | local
+    domains = KNOWN_DOMAINS | extra_domains | local
     for opset in model.opset_import:
         if opset.domain not in domains:
             raise ArtifactError(

@@ -25,6 +25,16 @@ from torchzoo.core.graph_check import check_graph
 from torchzoo.export.equivalence import FormatReport, check_format
 from torchzoo.export.formats import FORMATS, ExportContext, quiet, torch_runner
 from torchzoo.export.manifest import build_manifest
+from torchzoo.export.variants import (
+    VARIANTS,
+    Refused,
+    VariantReport,
+    bounded_heldout,
+    check_variant,
+    load_heldout,
+    manifest_block,
+    save_heldout,
+)
 from torchzoo.train.family import CheckCase, Family
 from torchzoo.train.runner import load_trained
 from torchzoo.train.spec import ModelSpec
@@ -63,9 +73,21 @@ def _context(spec: ModelSpec, family: Family, model: torch.nn.Module, record: di
     return ExportContext(spec, family, model, record, tuple(torch.from_numpy(a) for a in example.inputs))
 
 
+def _check_variant(ctx: ExportContext, name: str, path: Path) -> VariantReport:
+    """A variant's accuracy check; one that cannot be run or checked is refused, with the reason."""
+    try:
+        if ctx.heldout is None:
+            raise Refused("no held-out test set to check it on")
+        return check_variant(ctx, name, path, ctx.heldout)
+    except Exception as exc:
+        return VariantReport(name, None, "task accuracy vs float32", refused=first_line(exc))  # type: ignore[arg-type]
+
+
 def _check(ctx: ExportContext, name: str, path: Path, cases: list[CheckCase]) -> FormatReport:
     """Run one format's file through its runners and compare with the eager model on every case."""
     family = ctx.family
+    if name in VARIANTS:
+        return _check_variant(ctx, name, path)
     try:
         with quiet():
             runners = FORMATS[name].runners(ctx, path)
@@ -127,17 +149,24 @@ def export_model(
     data = family.load_data(spec, data_dir, record["seed"])
     cases = family.check_cases(data, np.random.default_rng(CHECK_SEED))
     ctx = _context(spec, family, model, record, cases)
+    variants = [name for name in formats if name in VARIANTS]
+    if variants:
+        ctx.heldout = bounded_heldout(family.heldout_set(data), CHECK_SEED)
+        ctx.calibration = family.calibration_set(data)
 
     manifest_path = live / artifact.MANIFEST
     kept = artifact.read_json(manifest_path).get("formats", {}) if manifest_path.exists() else {}
     kept = {k: v for k, v in kept.items() if k not in formats and (live / FORMATS[k].filename).exists()}
-    previous_reports = (
-        artifact.read_json(live / artifact.EQUIVALENCE).get("formats", {})
-        if (live / artifact.EQUIVALENCE).exists()
-        else {}
-    )
+    previous = artifact.read_json(live / artifact.EQUIVALENCE) if (live / artifact.EQUIVALENCE).exists() else {}
+    previous_reports = {**previous.get("formats", {}), **previous.get("variants", {})}
     regenerated = {artifact.MANIFEST, artifact.EQUIVALENCE, artifact.CHECK_INPUTS, artifact.SIGNATURE}
     regenerated |= {FORMATS[name].filename for name in formats}
+    if "onnx" in formats:  # the variants are made from model.onnx: a new one drops variants not remade now
+        stale = [name for name in VARIANTS if name not in formats]
+        kept = {k: v for k, v in kept.items() if k not in stale}
+        regenerated |= {FORMATS[name].filename for name in stale}
+    if variants:
+        regenerated.add(artifact.HELDOUT)
     carry = [p.name for p in live.iterdir() if p.is_file() and p.name not in regenerated] if live.is_dir() else []
 
     equivalence: dict[str, Any] = {
@@ -145,27 +174,42 @@ def export_model(
         "reference": REFERENCE,
         "check_seed": CHECK_SEED,
         "cases": _case_table(cases),
-        "formats": {k: v for k, v in previous_reports.items() if k in kept},
+        "formats": {k: v for k, v in previous_reports.items() if k in kept and k not in VARIANTS},
+        #: the int8/fp16 variants' accuracy checks, published or refused (torchzoo.export.variants)
+        "variants": {k: v for k, v in previous_reports.items() if k in kept and k in VARIANTS},
     }
-    reports = []
+    reports: list[FormatReport] = []
+    refused: dict[str, str] = {}
     try:
         with artifact.staged(artifacts_dir, spec.name, carry) as stage:
             _save_cases(cases, stage / artifact.CHECK_INPUTS)
+            if ctx.heldout is not None:
+                save_heldout(ctx.heldout, stage / artifact.HELDOUT)
             for name in formats:
                 fmt = FORMATS[name]
                 try:
                     info = fmt.write(ctx, stage / fmt.filename)
                     report = _check(ctx, name, stage / fmt.filename, cases)
+                except Refused as exc:  # a variant that does not apply to this model
+                    info, report = {}, VariantReport(name, None, "task accuracy vs float32", refused=str(exc))  # type: ignore[arg-type]
                 except Exception as exc:  # an exporter crash is a failed format, reported like a mismatch
                     info = {}
                     report = FormatReport(name, family.tolerance, family.tolerance_reason, error=first_line(exc))
                 reports.append(report)
-                equivalence["formats"][name] = report.to_json()
+                equivalence["variants" if name in VARIANTS else "formats"][name] = report.to_json()
+                if isinstance(report, VariantReport):
+                    if report.refused:  # refused: not published, listed in the manifest with the reason
+                        refused[name] = report.refused
+                        (stage / fmt.filename).unlink(missing_ok=True)
+                        continue
+                    info = {**info, "check": "task accuracy vs float32 (see variants)"}
+                    info["accuracy_check"] = report.accuracy
                 kept[name] = {**info, "equivalence": "passed", "max_abs_diff": report.max_abs}
-            if not all(r.passed for r in reports):
+            if not all(r.passed or getattr(r, "refused", None) for r in reports):
                 raise _Unpublished
             artifact.write_json_atomic(stage / artifact.EQUIVALENCE, equivalence)
-            artifact.write_json_atomic(stage / artifact.MANIFEST, build_manifest(stage, record, kept))
+            block = manifest_block(spec.task, kept, stage, refused)
+            artifact.write_json_atomic(stage / artifact.MANIFEST, build_manifest(stage, record, kept, variants=block))
     except _Unpublished:
         saved = artifact.write_failure(artifacts_dir, spec.name, artifact.EQUIVALENCE, equivalence)
         return ExportOutcome(spec.name, reports, failure_report=saved)
@@ -187,4 +231,11 @@ def verify_model(spec: ModelSpec, artifacts_dir: Path) -> list[FormatReport]:
     table = json.loads(artifact.read_verified(directory, manifest, artifact.EQUIVALENCE))["cases"]
     cases = _load_cases(directory, table, artifact.read_verified(directory, manifest, artifact.CHECK_INPUTS))
     ctx = _context(spec, family, model, record, cases)
-    return [_check(ctx, name, directory / FORMATS[name].filename, cases) for name in manifest["formats"]]
+    if any(name in VARIANTS for name in manifest["formats"]):
+        data = artifact.read_verified(directory, manifest, artifact.HELDOUT)
+        ctx.heldout = load_heldout(data, len(family.inputs), artifact.HELDOUT)
+    reports = [_check(ctx, name, directory / FORMATS[name].filename, cases) for name in manifest["formats"]]
+    for report in reports:  # a published variant was within its thresholds: outside them now, it fails
+        if isinstance(report, VariantReport) and report.refused:
+            report.error, report.refused = f"no longer within its thresholds: {report.refused}", None
+    return reports

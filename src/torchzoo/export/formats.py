@@ -23,6 +23,7 @@ from torch import nn
 from torchzoo.core import artifact
 from torchzoo.core.session import OPTIMIZATION_LEVELS, create_session
 from torchzoo.export.equivalence import Runner
+from torchzoo.export.variants import Heldout, write_fp16, write_int8
 from torchzoo.train.family import Family
 from torchzoo.train.spec import ModelSpec
 
@@ -38,6 +39,10 @@ class ExportContext:
     model: nn.Module
     record: dict[str, Any]  # train.json
     example: tuple[torch.Tensor, ...]  # real held-out inputs used to trace/export
+    #: the held-out test set the int8/fp16 variants are checked on (None: the family has none)
+    heldout: Heldout | None = None
+    #: model-ready training inputs the static int8 quantizer calibrates on (None: the family has none)
+    calibration: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ def torch_runner(model: nn.Module) -> Runner:
 @contextlib.contextmanager
 def quiet() -> Any:
     """Keep exporter chatter (deprecation warnings, progress prints, torchvision notices) out of sight."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    names = ("torch.onnx", "torch.export", "torch._export", "torch._dynamo", "onnxscript")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -175,30 +181,9 @@ def _export_dynamo(module: nn.Module, ctx: ExportContext) -> Any:
     return program.model_proto
 
 
-def _export_torchscript(module: nn.Module, ctx: ExportContext) -> Any:
-    """The TorchScript-based exporter on the scripted module: loops become ONNX ``Loop`` nodes."""
-    import onnx
-
-    family = ctx.family
-    axes = {t.name: {i: s for i, s in enumerate(t.shape) if isinstance(s, str)} for t in family.inputs + family.outputs}
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        torch.jit.script(module),
-        ctx.example,
-        buffer,
-        dynamo=False,
-        input_names=[t.name for t in family.inputs],
-        output_names=[t.name for t in family.outputs],
-        dynamic_axes=axes,
-        opset_version=OPSET,
-    )
-    return onnx.load_from_string(buffer.getvalue())
-
-
-ONNX_EXPORTERS = {
-    "dynamo": ("torch.onnx.export(dynamo=True)", _export_dynamo),
-    "torchscript": ("torch.onnx.export(torch.jit.script(model), dynamo=False)", _export_torchscript),
-}
+#: the TorchScript-based exporter is retired: the names model, its last user, exports in scan form (see
+#: torchzoo.export.scan_rnn and names.NamesFamily.onnx_exporter_reason for the measurement)
+ONNX_EXPORTERS = {"dynamo": ("torch.onnx.export(dynamo=True)", _export_dynamo)}
 
 
 def write_onnx(ctx: ExportContext, target: Path) -> dict[str, Any]:
@@ -239,10 +224,25 @@ def onnx_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
     return runners
 
 
+def _pt2(name: str) -> Callable[[ExportContext, Path], Any]:
+    """A function of torchzoo.export.pt2 (which builds on this module), imported when first called."""
+
+    def call(ctx: ExportContext, path: Path) -> Any:
+        from torchzoo.export import pt2
+
+        return getattr(pt2, name)(ctx, path)
+
+    return call
+
+
 _WRITERS = {
     "state_dict": (write_state_dict, state_dict_runners),
     "torchscript": (write_torchscript, torchscript_runners),
+    "pt2": (_pt2("write_pt2"), _pt2("pt2_runners")),
     "onnx": (write_onnx, onnx_runners),
+    # the variants' runners are not used: torchzoo.export.variants checks them by task accuracy
+    "onnx-int8": (write_int8, onnx_runners),
+    "onnx-fp16": (write_fp16, onnx_runners),
 }
 FORMATS: dict[str, ExportFormat] = {
     name: ExportFormat(name, filename, *_WRITERS[name]) for name, filename in artifact.FORMAT_FILES.items()

@@ -1,7 +1,8 @@
 """The manifest: one self-describing JSON per artifact directory (what an app needs to run the model).
 
 Schema (version 1): model, task, summary, dataset, labels, inputs, outputs, preprocessing, metrics,
-seed, profile, recipe, parameters, formats (how each file was made), equivalence (pass per format),
+seed, profile, recipe, parameters, formats (how each file was made), equivalence (pass per format), variants
+(the int8/fp16 graphs published and refused, with their accuracy check: torchzoo.export.variants),
 versions, the sha256 and size of every file in the directory, and the manifest's own sha256
 (``manifest_sha256``, over its canonical JSON without that field). Written last.
 """
@@ -28,8 +29,11 @@ def file_table(directory: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def build_manifest(directory: Path, record: dict[str, Any], formats: dict[str, Any]) -> dict[str, Any]:
-    """``formats``: per exported format, what its writer recorded plus its check verdict."""
+def build_manifest(
+    directory: Path, record: dict[str, Any], formats: dict[str, Any], variants: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``formats``: per exported format, what its writer recorded plus its check verdict. ``variants``: the
+    runtime's graph variants (:func:`torchzoo.export.variants.manifest_block`), under the key ``variants``."""
     present = {name: info for name, info in formats.items() if (directory / FORMATS[name].filename).exists()}
     return artifact.seal_manifest(
         {
@@ -50,6 +54,7 @@ def build_manifest(directory: Path, record: dict[str, Any], formats: dict[str, A
             "parameters": record["parameters"],
             "formats": {name: {"file": FORMATS[name].filename, **info} for name, info in present.items()},
             "equivalence_file": artifact.EQUIVALENCE,
+            **({"variants": variants} if variants else {}),
             "versions": {**export_versions(), "python": platform.python_version(), "torchzoo": __version__},
             "created": utc_now(),
             "files": file_table(directory),

@@ -20,7 +20,7 @@ import numpy as np
 from torchzoo.core import artifact
 from torchzoo.core.artifact import read_manifest
 from torchzoo.core.errors import ArtifactError, OutputError, TorchzooError, UserInputError, first_line
-from torchzoo.core.graph_check import check_graph
+from torchzoo.core.graph_check import ONNXRUNTIME_DOMAIN, check_graph
 from torchzoo.core.limits import MAX_BATCH
 from torchzoo.core.manifest_schema import check_against_graph
 from torchzoo.core.session import create_session
@@ -34,22 +34,38 @@ class Predictor:
     """A loaded artifact. ``predict`` is safe to call from several threads (onnxruntime's ``run`` is)."""
 
     def __init__(
-        self, directory: str | Path, provider: str = "auto", trusted_keys: Sequence[str | Path] | None = None
+        self,
+        directory: str | Path,
+        provider: str = "auto",
+        trusted_keys: Sequence[str | Path] | None = None,
+        variant: str = "fp32",
     ) -> None:
         self.directory = Path(directory)
         self.shown = printable(str(self.directory))
+        if variant not in artifact.VARIANT_FORMATS:
+            raise UserInputError(
+                f"unknown variant {printable(repr(variant), 40)}; choose {', '.join(artifact.VARIANT_FORMATS)}"
+            )
         if trusted_keys is not None:
             from torchzoo.core.signing import verify_signature
 
             verify_signature(self.directory, trusted_keys)
-        self.manifest, graph = _read_graph(self.directory)
-        check_graph(graph, f"{self.shown}/{artifact.ONNX}")
+        self.variant = variant
+        self.manifest, self.graph_file, graph = _read_graph(self.directory, variant)
+        # an int8 graph may use onnxruntime's built-in contrib ops (DynamicQuantizeLSTM)
+        check_graph(
+            graph,
+            f"{self.shown}/{self.graph_file}",
+            frozenset({ONNXRUNTIME_DOMAIN}) if variant != "fp32" else frozenset(),
+        )
         try:
             created = create_session(graph, provider)
         except TorchzooError:
             raise
         except Exception as exc:  # onnxruntime: invalid protobuf, unknown op, type mismatch...
-            raise ArtifactError(f"{self.shown}: onnxruntime cannot load {artifact.ONNX} ({first_line(exc)})") from None
+            raise ArtifactError(
+                f"{self.shown}: onnxruntime cannot load {self.graph_file} ({first_line(exc)})"
+            ) from None
         self.session, self.provider, self.notice = created.session, created.provider, created.notice
         check_against_graph(self.manifest, self.session, f"{self.shown}/{artifact.MANIFEST}")
         self.input_names = [i["name"] for i in self.manifest["inputs"]]
@@ -81,7 +97,7 @@ class Predictor:
             raise UserInputError("the input is too large for this machine's memory") from None
         except Exception as exc:
             raise ArtifactError(
-                f"{self.shown}: onnxruntime failed to run {artifact.ONNX} ({first_line(exc)})"
+                f"{self.shown}: onnxruntime failed to run {self.graph_file} ({first_line(exc)})"
             ) from None
         for output, spec in zip(outputs, self.manifest["outputs"], strict=False):
             if isinstance(output, np.ndarray) and output.dtype.kind == "f" and not np.all(np.isfinite(output)):
@@ -106,31 +122,58 @@ class Predictor:
         return [{"input": source, **r} for source, r in zip(sources, scored, strict=True)]
 
 
-def _read_graph(directory: Path) -> tuple[dict[str, Any], bytes]:
-    """The manifest and the graph's verified bytes. A writer publishes a new version by an atomic
-    directory exchange, so a reader that raced it (old manifest, new graph) simply reads again once."""
+def variant_file(manifest: dict[str, Any], variant: str, shown: str) -> str:
+    """The graph file of ``variant``: ``model.onnx`` for fp32, else the variant's file when the manifest
+    lists it as published (the file name comes from torchzoo's own table, never from the manifest)."""
+    if variant == "fp32":
+        return artifact.ONNX
+    block = manifest.get("variants")
+    block = block if isinstance(block, dict) else {}
+    published, refused = block.get("published"), block.get("refused")
+    if isinstance(published, dict) and variant in published:
+        return artifact.FORMAT_FILES[artifact.VARIANT_FORMATS[variant]]
+    why = refused.get(variant) if isinstance(refused, dict) else None
+    if isinstance(why, str):
+        raise ArtifactError(f"{shown} has no {variant} variant: it was refused at export ({printable(why, 300)})")
+    name = printable(str(manifest.get("model")), 64)
+    raise ArtifactError(
+        f"{shown} has no {variant} variant; export it with 'torchzoo export {name} --format "
+        f"{artifact.VARIANT_FORMATS[variant]}'"
+    )
+
+
+def _read_graph(directory: Path, variant: str = "fp32") -> tuple[dict[str, Any], str, bytes]:
+    """The manifest, the variant's graph file and its verified bytes. A writer publishes a new version by an
+    atomic directory exchange, so a reader that raced it (old manifest, new graph) simply reads again once."""
     for attempt in range(2):
         manifest = read_manifest(directory)
+        filename = variant_file(manifest, variant, printable(str(directory)))
         try:
-            return manifest, artifact.read_verified(directory, manifest, artifact.ONNX)
+            return manifest, filename, artifact.read_verified(directory, manifest, filename)
         except ArtifactError:
             if attempt == 1 or read_manifest(directory) == manifest:
                 raise
     raise AssertionError("unreachable")
 
 
-_CACHE: dict[tuple[str, str, tuple[str, ...] | None], Predictor] = {}
+_CACHE: dict[tuple[str, str, tuple[str, ...] | None, str], Predictor] = {}
 _LOCK = threading.Lock()
 
 
-def load(directory: str | Path, provider: str = "auto", trusted_keys: Sequence[str | Path] | None = None) -> Predictor:
-    """The predictor for an artifact directory; one per (directory, provider, trusted keys) per process.
+def load(
+    directory: str | Path,
+    provider: str = "auto",
+    trusted_keys: Sequence[str | Path] | None = None,
+    variant: str = "fp32",
+) -> Predictor:
+    """The predictor for an artifact directory; one per (directory, provider, trusted keys, variant) per process.
 
     ``trusted_keys``: public keys (PEM files); the artifact's ``model.sig`` must verify with one of them,
-    checked before any other file is read (needs ``pip install 'torchzoo[sign]'``)."""
+    checked before any other file is read (needs ``pip install 'torchzoo[sign]'``). ``variant``: ``fp32``
+    (``model.onnx``) or a published reduced-precision graph, ``int8`` / ``fp16`` (the manifest's ``variants``)."""
     keys = None if trusted_keys is None else tuple(sorted(str(Path(k).resolve()) for k in trusted_keys))
-    key = (str(Path(directory).resolve()), provider, keys)
+    key = (str(Path(directory).resolve()), provider, keys, variant)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = Predictor(directory, provider, trusted_keys)
+            _CACHE[key] = Predictor(directory, provider, trusted_keys, variant)
         return _CACHE[key]

@@ -84,8 +84,8 @@ class Family(ABC):
     #: how the runtime turns output 0 into what it shows: exp (log-probs), softmax (logits), sigmoid,
     #: identity (probabilities or regression values).
     output_transform: str = "identity"
-    #: "dynamo" (torch.onnx.export's default) or "torchscript" (the TorchScript-based exporter on the
-    #: scripted model, which keeps loops as ONNX Loop nodes); a family that changes it says why.
+    #: "dynamo" (torch.onnx.export's default, the only exporter in torchzoo.export.formats.ONNX_EXPORTERS);
+    #: a loop that torch.export would unroll is exported through onnx_module in scan form.
     onnx_exporter: str = "dynamo"
     onnx_exporter_reason: str = "torch.onnx.export's default exporter (torch.export-based)"
     #: why onnx_module wraps the model, when it does.
@@ -117,6 +117,22 @@ class Family(ABC):
     def onnx_module(self, model: nn.Module) -> nn.Module:
         """The module handed to the ONNX exporter (a family may wrap it, e.g. to bound a loop)."""
         return model
+
+    def heldout_set(self, data: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+        """Model-ready held-out test inputs and their targets, for the int8/fp16 variants' accuracy check.
+        Default: ``data.test`` when it is an ``(inputs, targets)`` pair; None where a family has no test split."""
+        return _pair(getattr(data, "test", None))
+
+    def calibration_set(self, data: Any) -> tuple[np.ndarray, ...] | None:
+        """Model-ready training inputs the static int8 quantizer calibrates on (default: ``data.train``'s)."""
+        pair = _pair(getattr(data, "train", None))
+        return None if pair is None else pair[0]
+
+
+def _pair(split: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+    if isinstance(split, tuple) and len(split) == 2:
+        return (np.asarray(split[0]),), np.asarray(split[1])
+    return None
 
 
 def standard_check_cases(

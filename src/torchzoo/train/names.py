@@ -109,13 +109,24 @@ class NamesFamily(Family):
     output_transform = "exp"
     torchscript_reason = "scripted: forward loops over the sequence length of its input"
     dim_bounds = {"seq": (1, MAX_LENGTH)}  # noqa: RUF012
-    onnx_exporter = "torchscript"
     onnx_exporter_reason = (
-        "forward loops over the letters of its input; the dynamo exporter unrolls Python loops, so a graph for "
-        "names of 1..64 letters had to pad every name to 64 steps (batch-1 onnxruntime latency 0.56 ms, slower "
-        "than eager); the TorchScript-based exporter on the scripted model keeps one ONNX Loop over the actual "
-        "length (0.12-0.16 ms, and exact on random 64-letter inputs)"
+        "forward loops over the letters in Python, which torch.export would unroll; the model is exported in scan "
+        "form (torchzoo.export.scan_rnn): one ONNX Scan over the actual length. Measured against the former "
+        "TorchScript-based export (one ONNX Loop), onnxruntime CPU, 1 thread, torch 2.13 / onnxruntime 1.32: the "
+        "same max abs difference from eager on every case (1.9e-6 held-out, 1.5e-5 random 64 letters), and "
+        "faster: batch 1 of 7 letters 0.088 vs 0.120 ms, 64 letters 0.45 vs 0.68 ms, the 2,005 test names "
+        "83 vs 122 ms"
     )
+    onnx_wrapper_reason = "CharRNN's letter loop as one scan over the sequence axis (ScanCharRNN, same modules)"
+
+    def onnx_module(self, model: nn.Module) -> nn.Module:
+        """CharRNN in scan form for the torch.export-based exporters (.pt2 and ONNX); other modules as they are."""
+        from torchzoo.export.scan_rnn import ScanCharRNN
+
+        return ScanCharRNN(model) if isinstance(model, CharRNN) else model
+
+    def heldout_set(self, data: NamesSplits) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        return (encode_names(data.test_names),), data.test[2].numpy()
 
     def build_model(self, spec: ModelSpec) -> nn.Module:
         return CharRNN(len(ALPHABET), HIDDEN, N_LANGUAGES)

@@ -1,0 +1,47 @@
+"""The ``.pt2`` format: ``torch.export.export`` + ``torch.export.save``, loaded with ``torch.export.load``.
+
+The module exported is the one the ONNX exporter gets (``family.onnx_module``: the names model's scan form,
+:mod:`torchzoo.export.scan_rnn`), with the same dynamic axes as the ONNX graph (the family's symbolic input
+dims and ``dim_bounds``), so the ``.pt2`` program and ``model.onnx`` accept the same shapes. A module with
+``nn.GRU`` / ``nn.LSTM`` is exported inside torch's while-loop decompositions
+(:func:`torchzoo.export.torch_private.rnn_while_loop_decompositions`): without them ``torch.export``
+specializes their sequence axis to the example's length. The runner is the loaded program's ``.module()``,
+checked like every other format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchzoo.export.equivalence import Runner
+from torchzoo.export.formats import ExportContext, _dynamic_shapes, quiet, torch_runner
+from torchzoo.export.torch_private import rnn_while_loop_decompositions
+
+
+def write_pt2(ctx: ExportContext, target: Path) -> dict[str, Any]:
+    family = ctx.family
+    module = family.onnx_module(ctx.model).eval()
+    dims = _dynamic_shapes(family)
+    recurrent = any(isinstance(m, nn.GRU | nn.LSTM) for m in module.modules())
+    with quiet(), rnn_while_loop_decompositions() if recurrent else contextlib.nullcontext():
+        program = torch.export.export(module, ctx.example, dynamic_shapes=tuple(dims[t.name] for t in family.inputs))
+    with quiet():
+        torch.export.save(program, str(target))
+    return {
+        "exporter": "torch.export.export + torch.export.save; load with torch.export.load(path).module()",
+        "module": type(module).__name__,
+        "decompositions": "GRU/LSTM while-loop (torch.export._patches)" if recurrent else None,
+        "wrapper": family.onnx_wrapper_reason,
+        "dynamic_axes": {t.name: [s for s in t.shape if isinstance(s, str)] for t in family.inputs},
+    }
+
+
+def pt2_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
+    with quiet():
+        module = torch.export.load(str(path)).module()
+    return {"torch_export_load": torch_runner(module)}
