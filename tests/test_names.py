@@ -79,3 +79,67 @@ def test_eager_model_matches_tutorial_one_name_loop(zoo: Zoo) -> None:
             combined = torch.cat([letter[None], hidden], dim=1)
             hidden, output = model.i2h(combined), model.i2o(combined)
         np.testing.assert_allclose(batched[row].detach(), model.softmax(output)[0].detach(), atol=1e-6)
+
+
+def test_metrics_report_balanced_accuracy_and_confusion(zoo: Zoo) -> None:
+    directory = zoo.trained("names") / "names"
+    metrics = json.loads((directory / "metrics.json").read_text())
+    per_language = metrics["per_language_accuracy"]
+    assert len(per_language) == 18
+    assert metrics["test_balanced_accuracy"] == pytest.approx(np.mean(list(per_language.values())), abs=1e-12)
+    counts = np.array(metrics["confusion_matrix"]["counts"])
+    assert counts.sum() == metrics["test_size"] and metrics["confusion_matrix"]["labels"][0] == "Arabic"
+    assert (directory / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = json.loads((directory / "history.json").read_text())
+    assert all(0.0 <= row["val_balanced_acc"] <= 1.0 for row in history)
+
+
+def test_language_metrics_on_known_predictions() -> None:
+    import torch
+
+    from torchzoo.train.names import language_metrics
+
+    targets = torch.tensor([0, 0, 0, 0, 1, 2, 2])
+    predicted = torch.tensor([0, 0, 0, 1, 1, 0, 2])
+    result = language_metrics(torch.nn.functional.one_hot(predicted, 3).float(), targets, ["a", "b", "c"])
+    assert result["accuracy"] == pytest.approx(5 / 7)
+    assert result["per_language"] == pytest.approx({"a": 0.75, "b": 1.0, "c": 0.5})
+    assert result["balanced_accuracy"] == pytest.approx(0.75)
+    assert result["confusion"] == [[3, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
+def test_language_sample_weighs_languages_as_told(power: float) -> None:
+    """power 0 is the tutorial's sampling (every language equally often), 1 the data's own frequencies."""
+    import torch
+
+    from torchzoo.train.names import language_sample
+
+    sizes = np.array([9000, 2000, 500, 100, 50] + [10] * 13)  # 18 languages, as skewed as the names data
+    targets = torch.from_numpy(np.repeat(np.arange(18), sizes))
+    picks = language_sample(targets, 18, 180_000, power, seed=0)
+    share = np.bincount(targets[picks].numpy(), minlength=18) / len(picks)
+    expected = sizes**power / np.sum(sizes**power)
+    np.testing.assert_allclose(share, expected, atol=0.01, rtol=0.05)
+    assert np.array_equal(picks.numpy(), language_sample(targets, 18, 180_000, power, seed=0).numpy())
+
+
+def test_uniform_epoch_batches_are_language_uniform_and_length_bucketed() -> None:
+    """One training epoch of the names recipe: near-uniform languages, batches of similar length."""
+    import torch
+
+    from torchzoo.train.names import N_LANGUAGES, length_batches
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    targets = torch.from_numpy(np.minimum(rng.geometric(0.3, size=n) - 1, N_LANGUAGES - 1))
+    lengths = torch.from_numpy(rng.integers(1, 20, size=n))
+    letters = torch.zeros(n, 20, 1)
+    seen, spreads = [], []
+    for (batch,), target in length_batches((letters, lengths, targets), 64, seed=0, power=0.0):
+        seen.append(target)
+        spreads.append(batch.shape[1])
+    counts = np.bincount(torch.cat(seen).numpy(), minlength=N_LANGUAGES)
+    assert counts.sum() == n
+    np.testing.assert_allclose(counts / n, 1 / N_LANGUAGES, rtol=0.12)
+    assert np.mean(spreads) < 12  # padded to the batch's longest: similar lengths, far below the 19 maximum

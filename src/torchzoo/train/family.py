@@ -52,6 +52,8 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     recipe: dict[str, Any] = field(default_factory=dict)
+    #: extra files for the artifact directory (e.g. a figure), by file name
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 from torch import nn
 
@@ -23,10 +24,16 @@ from torchzoo.core.text_codec import ALPHABET, MAX_LENGTH, encode_names, fold_to
 from torchzoo.train import loop
 from torchzoo.train.datasets import NamesData, read_names
 from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult
+from torchzoo.train.plots import confusion_png
 from torchzoo.train.spec import ModelSpec
 
 HIDDEN = 128
 N_LANGUAGES = 18  # output classes: the tutorial data's languages
+CONFUSION_PNG = "confusion.png"
+SAMPLING_NOTE = (
+    "the tutorial's random_training_example: each epoch is as many names as the training split, each drawn "
+    "as a language uniformly, then one of its names (with replacement), so every language weighs the same"
+)
 RANDOM_LONG_RTOL = 1e-5
 RANDOM_LONG_REASON = (
     "the tutorial's recurrence has no squashing nonlinearity: over dozens of random letters (not real names) "
@@ -91,16 +98,73 @@ def _batches(split: tuple[torch.Tensor, ...], batch_size: int, seed: int | None)
         yield (letters[index, :longest],), targets[index]
 
 
-def _length_batches(split: tuple[torch.Tensor, ...], batch_size: int, seed: int):
-    """Training batches of names of similar length (few padded steps), in a shuffled order."""
+def language_sample(targets: torch.Tensor, n_languages: int, size: int, power: float, seed: int) -> torch.Tensor:
+    """``size`` training indices drawn with replacement, a name of language ``k`` with weight
+    ``count_k ** (power - 1)``: ``power`` 0 is the tutorial's ``random_training_example`` (a language
+    uniformly, then one of its names), 1 the data set's own frequencies, between the two a mix."""
+    counts = torch.bincount(targets, minlength=n_languages).double()
+    weights = counts[targets] ** (power - 1.0)
+    return torch.multinomial(weights, size, replacement=True, generator=torch.Generator().manual_seed(seed))
+
+
+def length_batches(split: tuple[torch.Tensor, ...], batch_size: int, seed: int, power: float = 1.0):
+    """One epoch of training batches of names of similar length (few padded steps), in a shuffled order.
+
+    ``power`` 1 walks every training name once; otherwise the epoch is ``len(split)`` names drawn by
+    :func:`language_sample`, then bucketed by length the same way."""
     letters, lengths, targets = split
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(targets), generator=generator)
+    if power == 1.0:
+        order = torch.randperm(len(targets), generator=generator)
+    else:
+        order = language_sample(targets, N_LANGUAGES, len(targets), power, seed)
     order = order[torch.argsort(lengths[order], stable=True)]
     batches = list(order.split(batch_size))
     for b in torch.randperm(len(batches), generator=generator).tolist():
         index = batches[b]
         yield (letters[index, : int(lengths[index].max())],), targets[index]
+
+
+def language_metrics(scores: torch.Tensor, targets: torch.Tensor, languages: list[str]) -> dict[str, Any]:
+    """Accuracy, balanced accuracy (the mean of the per-language accuracies), per-language accuracy and the
+    confusion matrix (rows: true language, columns: predicted; counts)."""
+    predicted = scores.argmax(dim=1).numpy()
+    truth = targets.numpy()
+    matrix = confusion_matrix(truth, predicted, labels=list(range(len(languages))))
+    present = matrix.sum(axis=1) > 0
+    per_language = {languages[k]: float(matrix[k, k] / matrix[k].sum()) for k in np.flatnonzero(present)}
+    return {
+        "accuracy": float(np.mean(predicted == truth)),
+        "balanced_accuracy": float(np.mean(list(per_language.values()))),
+        "per_language": per_language,
+        "confusion": matrix.tolist(),
+    }
+
+
+def validation(model: nn.Module, data: NamesSplits) -> dict[str, float]:
+    """The history row's validation metrics: loss, accuracy and balanced accuracy on the validation split."""
+    scores = loop.predict_batches(model, (x for x, _ in _batches(data.val, 512, None)))
+    metrics = language_metrics(scores, data.val[2], data.languages)
+    return {
+        "val_loss": F.nll_loss(scores, data.val[2]).item(),
+        "val_acc": metrics["accuracy"],
+        "val_balanced_acc": metrics["balanced_accuracy"],
+    }
+
+
+def test_result(model: nn.Module, data: NamesSplits) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Held-out metrics for metrics.json (accuracy first: the headline) and the confusion-matrix PNG."""
+    scores = loop.predict_batches(model, (x for x, _ in _batches(data.test, 512, None)))
+    result = language_metrics(scores, data.test[2], data.languages)
+    metrics = {
+        "test_accuracy": result["accuracy"],
+        "test_balanced_accuracy": result["balanced_accuracy"],
+        "per_language_accuracy": result["per_language"],
+        "test_size": len(data.test_names),
+        "confusion_matrix": {"labels": list(data.languages), "counts": result["confusion"]},
+    }
+    png = confusion_png(np.array(result["confusion"]), list(data.languages))
+    return metrics, {CONFUSION_PNG: png}
 
 
 class NamesFamily(Family):
@@ -150,13 +214,16 @@ class NamesFamily(Family):
             "max_length": MAX_LENGTH,
         }
 
-    def fit(self, spec: ModelSpec, model: nn.Module, data: NamesSplits, ctx: TrainContext) -> TrainResult:
-        recipe = {
+    def recipe(self, ctx: TrainContext) -> dict[str, Any]:
+        return {
             "optimizer": "SGD",
             "lr": 0.05,
             "momentum": 0.9,
             "batch_size": 64,
             "batching": "by length: names sorted into batches of similar length (shuffled per epoch)",
+            "sampling": SAMPLING_NOTE,
+            "sampling_power": 0.0,
+            "best_epoch_by": "val_balanced_acc",
             "epochs": 3 if ctx.quick else 16,
             "schedule": "cosine",
             "clip_grad_norm": 5.0,
@@ -167,32 +234,32 @@ class NamesFamily(Family):
                 "and gradient clipping for the tanh-free recurrence"
             ),
         }
+
+    def fit(self, spec: ModelSpec, model: nn.Module, data: NamesSplits, ctx: TrainContext) -> TrainResult:
+        recipe = self.recipe(ctx)
         optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"])
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
-        config = loop.LoopConfig(epochs=recipe["epochs"], clip_grad_norm=recipe["clip_grad_norm"])
-
-        def validate() -> dict[str, float]:
-            scores = loop.predict_batches(model, (x for x, _ in _batches(data.val, 512, None)))
-            return {
-                "val_loss": F.nll_loss(scores, data.val[2]).item(),
-                "val_acc": loop.classification_metrics(scores, data.val[2])["accuracy"],
-            }
+        config = loop.LoopConfig(
+            epochs=recipe["epochs"],
+            clip_grad_norm=recipe["clip_grad_norm"],
+            monitor=recipe["best_epoch_by"],
+            restore_best=recipe["best_epoch_by"] != "last",
+        )
 
         history = loop.fit(
             model,
             optimizer,
             F.nll_loss,
-            lambda epoch: _length_batches(data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch),
-            validate,
+            lambda epoch: length_batches(
+                data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch, power=recipe["sampling_power"]
+            ),
+            lambda: validation(model, data),
             config,
             scheduler=scheduler,
             on_epoch=ctx.on_epoch,
         )
-        scores = loop.predict_batches(model, (x for x, _ in _batches(data.test, 512, None)))
-        metrics = loop.classification_metrics(scores, data.test[2], data.languages)
-        metrics = {"test_accuracy": metrics["accuracy"], "per_language_accuracy": metrics["per_class_accuracy"]}
-        metrics["test_size"] = len(data.test_names)
-        return TrainResult(metrics=metrics, history=history, recipe=recipe)
+        metrics, files = test_result(model, data)
+        return TrainResult(metrics=metrics, history=history, recipe=recipe, files=files)
 
     def check_cases(self, data: NamesSplits, rng: np.random.Generator) -> list[CheckCase]:
         names = data.test_names

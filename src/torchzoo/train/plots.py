@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -36,3 +38,21 @@ def plot_history(history: list[dict[str, Any]], title: str, target: Path) -> Non
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def confusion_png(counts: np.ndarray, labels: list[str]) -> bytes:
+    """The char-RNN tutorial's confusion plot: rows (true class) normalized to 1, as a PNG."""
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(7, 6.4))
+    image = ax.matshow(rates, vmin=0.0, vmax=1.0)
+    fig.colorbar(image)
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()

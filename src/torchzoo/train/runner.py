@@ -106,6 +106,8 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
         artifact.write_json_atomic(out / artifact.METRICS, result.metrics)
         if result.history:
             plot_history(result.history, f"{spec.name} ({ctx.profile} profile)", out / artifact.CURVES_PNG)
+        for filename, content in result.files.items():
+            (out / filename).write_bytes(content)
         artifact.write_json_atomic(out / artifact.TRAIN_RECORD, record)
     return TrainOutcome(spec, seconds, result.metrics)
 

@@ -1,0 +1,127 @@
+"""GRU and LSTM over the char-RNN tutorial's names: the tutorial's RNN/GRU/LSTM comparison (made there
+on MNIST) applied to the 18-language surname data.
+
+``nn.GRU`` / ``nn.LSTM`` (batch_first) over the one-hot letters ``[batch, seq, 57]``; names are right-padded
+with all-zero rows, so each sample's length is its number of non-zero rows and the state read out is the
+output at step ``length - 1`` (a ``gather``: exportable, and exact, since later padded steps cannot change
+an earlier output). Then ``Linear(hidden, 18)`` and LogSoftmax, as ``names``. Split, encoding, manifest
+preprocessing, check cases, sampler and metrics are ``names``' own (imported), so the runtime and every
+export path treat these models like ``names``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchzoo.core.text_codec import ALPHABET
+from torchzoo.train import loop, names
+from torchzoo.train.family import CheckCase, TrainContext, TrainResult
+from torchzoo.train.spec import ModelSpec
+
+CELLS: dict[str, type[nn.RNNBase]] = {"gru": nn.GRU, "lstm": nn.LSTM}
+HIDDEN = 128
+LAYERS = 1
+DROPOUT = 0.0  # on the state read out, before fc (training only)
+
+
+class LastStepRNN(nn.Module):
+    """``cell(letters)``, the output at each name's last real letter, ``fc``, LogSoftmax."""
+
+    def __init__(
+        self, cell: str, input_size: int, hidden_size: int, num_layers: int, num_classes: int, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.rnn = CELLS[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden_size, num_classes)
+        self.softmax = nn.LogSoftmax(dim=1)
+
+    def forward(self, letters: torch.Tensor) -> torch.Tensor:
+        """``letters``: ``[batch, seq, 57]`` one-hot, all-zero rows pad on the right -> log-probs ``[batch, 18]``."""
+        out, _ = self.rnn(letters)  # no h0: zeros of the input's batch size
+        lengths = (letters.sum(dim=2) > 0).sum(dim=1)
+        last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, out.shape[2])
+        return self.softmax(self.fc(self.dropout(out.gather(1, last).squeeze(1))))
+
+
+class NamesRNNFamily(names.NamesFamily):
+    torchscript_reason = "scripted: the sequence length and each name's last step come from the input"
+    onnx_wrapper_reason = None
+    onnx_exporter_reason = (
+        "torch.onnx.export's default exporter: it writes nn.GRU/nn.LSTM as one ONNX GRU/LSTM node with dynamic "
+        "batch and seq axes (torch 2.13; torch.export._patches' while-loop decompositions are not needed for "
+        "that, measured: the same GRU/LSTM nodes and results with and without them)"
+    )
+
+    def build_model(self, spec: ModelSpec) -> nn.Module:
+        cell = spec.options.get("cell", "gru")
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell '{cell}'; choose one of {', '.join(CELLS)}")
+        return LastStepRNN(cell, len(ALPHABET), HIDDEN, LAYERS, names.N_LANGUAGES, DROPOUT)
+
+    def recipe(self, ctx: TrainContext) -> dict[str, Any]:
+        return {
+            "optimizer": "Adam",
+            "lr": 3e-3,
+            "batch_size": 64,
+            "batching": "by length: names sorted into batches of similar length (shuffled per epoch)",
+            "sampling": names.SAMPLING_NOTE,
+            "sampling_power": 0.0,
+            "best_epoch_by": "val_balanced_acc",
+            "epochs": 1 if ctx.quick else 16,
+            "schedule": "cosine",
+            "clip_grad_norm": 5.0,
+            "loss": "NLLLoss",
+        }
+
+    def fit(self, spec: ModelSpec, model: nn.Module, data: names.NamesSplits, ctx: TrainContext) -> TrainResult:
+        recipe = self.recipe(ctx)
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
+        config = loop.LoopConfig(
+            epochs=recipe["epochs"],
+            clip_grad_norm=recipe["clip_grad_norm"],
+            monitor=recipe["best_epoch_by"],
+            restore_best=recipe["best_epoch_by"] != "last",
+        )
+        history = loop.fit(
+            model,
+            optimizer,
+            F.nll_loss,
+            lambda epoch: names.length_batches(
+                data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch, power=recipe["sampling_power"]
+            ),
+            lambda: names.validation(model, data),
+            config,
+            scheduler=scheduler,
+            on_epoch=ctx.on_epoch,
+        )
+        metrics, files = names.test_result(model, data)
+        return TrainResult(metrics=metrics, history=history, recipe=recipe, files=files)
+
+    def check_cases(self, data: names.NamesSplits, rng: np.random.Generator) -> list[CheckCase]:
+        """``names``' cases; the gated cells keep the state bounded, so every case is checked at 1e-5 abs."""
+        cases = super().check_cases(data, rng)
+        for case in cases:
+            case.tolerance_reason, case.rtol = None, 0.0
+        return cases
+
+
+FAMILY = NamesRNNFamily()
+
+MODELS = tuple(
+    ModelSpec(
+        name=f"names-{cell}",
+        task="classification",
+        dataset="names (18 languages, 20,068 surnames)",
+        summary=f"nn.{cell.upper()}(57, {HIDDEN}) over one-hot letters, last real step -> Linear({HIDDEN}, 18)",
+        family=FAMILY,
+        options={"cell": cell},
+    )
+    for cell in CELLS
+)
