@@ -49,7 +49,7 @@ def test_quick_profile_trains_and_exports(zoo, name: str) -> None:
     assert metrics["test_size"] == 10_000
     assert metrics["val_size"] > 0 and metrics["train_size"] < 55_000  # quick: a subset of the train split
     equivalence = _read(root, name, "equivalence.json")
-    assert set(equivalence["formats"]) == {"state_dict", "torchscript", "onnx"}
+    assert set(equivalence["formats"]) == {"state_dict", "torchscript", "pt2", "onnx"}
     assert all(report["passed"] for report in equivalence["formats"].values())
     kinds = {case["kind"] for case in equivalence["cases"]}
     batches = {case["input_shapes"][0][0] for case in equivalence["cases"]}

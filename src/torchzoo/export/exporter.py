@@ -190,11 +190,13 @@ def export_model(
                 try:
                     info = fmt.write(ctx, stage / fmt.filename)
                     report = _check(ctx, name, stage / fmt.filename, cases)
-                except Refused as exc:  # a variant that does not apply to this model
-                    info, report = {}, VariantReport(name, None, "task accuracy vs float32", refused=str(exc))  # type: ignore[arg-type]
-                except Exception as exc:  # an exporter crash is a failed format, reported like a mismatch
+                except Exception as exc:
                     info = {}
-                    report = FormatReport(name, family.tolerance, family.tolerance_reason, error=first_line(exc))
+                    if name in VARIANTS:  # a variant that does not apply, or that its tools cannot make: refused
+                        reason = str(exc) if isinstance(exc, Refused) else first_line(exc)
+                        report = VariantReport(name, None, "task accuracy vs float32", refused=reason)  # type: ignore[arg-type]
+                    else:  # an exporter crash is a failed format, reported like a mismatch
+                        report = FormatReport(name, family.tolerance, family.tolerance_reason, error=first_line(exc))
                 reports.append(report)
                 equivalence["variants" if name in VARIANTS else "formats"][name] = report.to_json()
                 if isinstance(report, VariantReport):
