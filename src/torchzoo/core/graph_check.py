@@ -14,8 +14,10 @@ from typing import Any
 
 from torchzoo.core.errors import ArtifactError
 
-#: the standard ONNX domains (default/ai.onnx and ai.onnx.ml); torchzoo's exporter writes nothing else
-KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+#: the standard ONNX domains (onnx.defs): default/ai.onnx, ai.onnx.ml, and the training domains that
+#: onnxruntime's quantizer copies into opset imports (an inference build has no training op: a graph that
+#: really uses one fails to load, an ArtifactError); nothing here loads code or reads a file
+KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"})
 #: onnxruntime's built-in contrib operators (compiled into onnxruntime, nothing is loaded): the int8 variant's
 #: DynamicQuantizeLSTM lives there; allowed only where a caller passes it (the int8/fp16 variants)
 ONNXRUNTIME_DOMAIN = "com.microsoft"
