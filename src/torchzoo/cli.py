@@ -242,7 +242,7 @@ def _print_checks(out: Output, checks: list[dict[str, Any]], title: str) -> None
                     num(c.get("heldout_max_abs")),
                     num(c.get("random_max_abs")),
                     num(c.get("tolerance")) + wider,
-                    "-" if agree is None else f"{agree:.0%}",
+                    "-" if agree is None else f"{agree:.0%}" if agree in (0.0, 1.0) else f"{agree:.2%}",
                     _status(c["passed"], _verdict(c)),
                 )
             )
