@@ -2,11 +2,12 @@
 
 For each model: latency at batch 1 (median, p99) and throughput at a large batch for torch eager,
 TorchScript, onnxruntime CPU (and CUDA when onnxruntime has it), FLOPs per sample and achieved GFLOP/s,
-artifact sizes, and the resident memory each runtime adds (:mod:`.measure`). Also: onnxruntime session
-settings tried on a few models (:mod:`.sessions`), the cold start of ``torchzoo predict`` vs the same
-prediction through torch (:mod:`.cold_start`), and the names model's training time against the
-tutorial's one-name loop (:mod:`.training`). Results go to ``benchmarks/results.json`` and
-``benchmarks/results.md`` (:mod:`.render`). Benchmarks are never tests.
+artifact sizes, and the resident memory each runtime adds (:mod:`.measure`); beside them torch.compile,
+OpenVINO and the int8/fp16 variants (:mod:`.peers`), with onnxruntime's ratio to the fastest peer.
+Also: onnxruntime session settings tried on a few models (:mod:`.sessions`), the cold start of
+``torchzoo predict`` vs the same prediction through torch (:mod:`.cold_start`), and the names model's
+training time against the tutorial's one-name loop (:mod:`.training`). Results go to
+``benchmarks/results.json`` and ``benchmarks/results.md`` (:mod:`.render`). Benchmarks are never tests.
 """
 
 from torchzoo.bench.cold_start import cold_start

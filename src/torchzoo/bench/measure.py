@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from torchzoo.bench.peers import best_peer, peer_loaders
 from torchzoo.core import artifact
 from torchzoo.core.clock import utc_minute
+from torchzoo.core.errors import first_line
 from torchzoo.core.session import PROVIDERS, create_session, import_onnxruntime
 from torchzoo.export.formats import quiet
 from torchzoo.train.runner import load_trained
@@ -154,7 +156,7 @@ def _runtime_loaders(
     found = {"torch_eager": eager, "torchscript": torchscript, "onnxruntime_cpu": onnx("cpu")}
     if PROVIDERS["cuda"] in import_onnxruntime().get_available_providers():
         found["onnxruntime_cuda"] = onnx("cuda")
-    return found
+    return {**found, **peer_loaders(spec, root, input_names, artifact.read_manifest(directory))}
 
 
 def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, Any]:
@@ -168,12 +170,22 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
 
     one, many = sample_inputs(directory, 1), sample_inputs(directory, large)
     runners: dict[str, Callable[[Batch], Any]] = {}
+    first_call: dict[str, float] = {}  # load + first call: torch.compile's compile time, sessions' set-up
+    skipped: dict[str, str] = {}
     slowest = 0.0
     for name, load in _runtime_loaders(spec, root, input_names).items():
         before = rss_mb()
-        runners[name] = load()
+        start = time.perf_counter()
+        try:
+            runners[name] = load()
+            with quiet(), torch.no_grad():
+                runners[name](one)  # lazy initialisation (torch.compile compiles here)
+        except Exception as exc:  # a peer that cannot run this model (OpenVINO without an op) is listed
+            runners.pop(name, None)
+            skipped[name] = first_line(exc)
+            continue
+        first_call[name] = time.perf_counter() - start
         with torch.no_grad():
-            runners[name](one)  # lazy initialisation
             start = time.perf_counter()
             runners[name](one)
             slowest = max(slowest, time.perf_counter() - start)
@@ -197,6 +209,8 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
         "measured_at": utc_minute(),
         "sizes_bytes": {fmt: manifest["files"][info["file"]]["bytes"] for fmt, info in manifest["formats"].items()},
         "rss_added_mb": memory,
+        "first_call_s": first_call,
+        "skipped": skipped,
         "runtimes": {},
     }
     for name in runners:
@@ -209,6 +223,14 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
     result["onnxruntime_vs_eager_b1"] = round_ratios(latency, "torch_eager", "onnxruntime_cpu", calls)
     result["onnxruntime_vs_torchscript_b1"] = round_ratios(latency, "torchscript", "onnxruntime_cpu", calls)
     result["onnxruntime_vs_eager_large"] = round_ratios(throughput, "torch_eager", "onnxruntime_cpu", big_calls)
+    result.update(best_peer(latency, calls, round_ratios))
+    for variant in ("int8", "fp16"):
+        if f"onnxruntime_cpu_{variant}" in throughput:
+            result[f"{variant}_vs_fp32_large"] = round_ratios(
+                throughput, "onnxruntime_cpu", f"onnxruntime_cpu_{variant}", big_calls
+            )
+            name = f"onnxruntime_cpu_{variant}"
+            result[f"{variant}_vs_fp32_b1"] = round_ratios(latency, "onnxruntime_cpu", name, calls)
     return result
 
 

@@ -86,6 +86,39 @@ def _models_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _peers_table(results: dict[str, Any]) -> list[str]:
+    """torch.compile, OpenVINO and the int8/fp16 variants next to onnxruntime fp32 (rows measured with them)."""
+    lines = [
+        "",
+        "## Peers and variants (batch-1 median ms; ratios: other time / onnxruntime fp32 time, > 1: ORT faster)",
+        "",
+        "| model | ORT fp32 | ORT int8 | ORT fp16 | torch.compile (first call s) | OpenVINO | best peer | ORT vs best "
+        "peer b1 | int8 vs fp32 b1 | int8 vs fp32 batch | int8 / fp32 MB |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in results["models"]:
+        if "onnxruntime_vs_best_peer_b1" not in r:
+            continue
+        rt, first = r["runtimes"], r.get("first_call_s", {})
+
+        def ms(name: str, rt: dict = rt) -> str:
+            return f"{rt[name]['batch1']['median_ms']:.3f}" if name in rt else "-"
+
+        def ratio(key: str, r: dict = r) -> str:
+            return f"{r[key]:.2f}x" if key in r else "-"
+
+        compile_s = f" ({first['torch_compile']:.1f})" if "torch_compile" in first else ""
+        sizes = r["sizes_bytes"]
+        size = f"{sizes['onnx-int8'] / 2**20:.2f} / {sizes['onnx'] / 2**20:.2f}" if "onnx-int8" in sizes else "-"
+        lines.append(
+            f"| {r['model']} | {ms('onnxruntime_cpu')} | {ms('onnxruntime_cpu_int8')} | {ms('onnxruntime_cpu_fp16')} "
+            f"| {ms('torch_compile')}{compile_s} | {ms('openvino_cpu')} | {r['best_peer']} "
+            f"| {ratio('onnxruntime_vs_best_peer_b1')} | {ratio('int8_vs_fp32_b1')} | {ratio('int8_vs_fp32_large')} "
+            f"| {size} |"
+        )
+    return lines if len(lines) > 5 else []
+
+
 def _session_table(tuning: dict[str, Any]) -> list[str]:
     lines = ["", "## onnxruntime session settings (batch-1 median ms)", ""]
     models = list(tuning)
@@ -139,7 +172,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"Peak reference: a 1024x1024 float32 matmul (torch/MKL, {env['torch_threads']} threads) runs at "
             f"{peak:.0f} GFLOP/s here; '% of peak' compares each model's batch throughput with it."
         )
-    lines += ["", *_models_table(results)]
+    lines += ["", *_models_table(results), *_peers_table(results)]
     if results.get("session_tuning"):
         lines += _session_table(results["session_tuning"])
     if results.get("cold_start"):
