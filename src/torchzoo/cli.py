@@ -5,6 +5,7 @@ on stderr (JSON on stdout with ``--json``), exit 2 for bad input, 1 for failures
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -171,6 +172,8 @@ def verify(
         try:
             checks += [_report_row(spec.name, r) for r in verify_model(spec, root)]
         except TorchzooError as exc:
+            if len(specs) == 1 and isinstance(exc, UserInputError):  # one refused artifact: exit 2, one line
+                raise
             checks.append(_error_row(spec.name, "-", str(exc)))
     _print_checks(Output(as_json), checks, "verify: files re-hashed, every check re-run")
 
@@ -336,17 +339,35 @@ def bench(
     update: Annotated[
         bool, typer.Option(help="Replace only the rows measured now in an existing results.json; keep the rest.")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Instead: the HTTP load test of 'torchzoo serve' with wrk.")
+    ] = False,
     artifacts_dir: ArtifactsDir = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*"""
+    """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*
+    (with --serve: the HTTP load test, benchmarks/serve_results.*)."""
     require_train_extra("bench")
     from rich.progress import Progress
 
     from torchzoo import bench as b
 
     out = Output(as_json)
+    if serve:
+        from torchzoo.bench import serve_load
+        from torchzoo.core.paths import artifacts_root
+
+        results = serve_load.run(
+            artifacts_root(artifacts_dir), seconds=1.0 if quick else 4.0, soak_seconds=5 if quick else 60
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "serve_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out_dir / "serve_results.md").write_text(serve_load.render(results))
+        out.result(results, lambda: out.text(serve_load.render(results)))
+        if results["lost"]:
+            raise TorchzooError(f"{results['lost']} requests were lost (socket errors or timeouts)")
+        return
     root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
     earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
     config = b.BenchConfig(quick=quick)
@@ -448,7 +469,7 @@ def _read_json_or_none(path: Path) -> Any:
 
     try:
         return artifact.read_json(path) if path.is_file() else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, TorchzooError):
         return None
 
 

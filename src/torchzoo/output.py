@@ -20,23 +20,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from torchzoo.core.text_codec import printable as _escape
+
 #: a cell: its text, or (text, rich style) where a style helps a person on a terminal
 Cell = str | tuple[str, str]
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character (C0, DEL, C1, bidi and other format characters) escaped."""
-    out = []
-    for char in str(text):
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0 or char in _FORMAT_CHARS:
-            out.append(char.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-_FORMAT_CHARS = frozenset("\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+    """``text`` whole, with every control and format character escaped (:func:`torchzoo.core.text_codec.printable`)."""
+    return _escape(str(text), limit=None)
 
 
 def _finite(obj: Any) -> Any:

@@ -22,14 +22,15 @@ _INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
 _HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
-def printable(text: str, limit: int = 200) -> str:
+def printable(text: str, limit: int | None = 200) -> str:
     """``text`` safe to show on a terminal: control and format characters escaped (``\\x1b``, ``\\u202e``),
-    cut to ``limit`` characters. Data stays raw in the API and in JSON; this is for what a person reads."""
+    cut to ``limit`` characters (None: whole). Data stays raw in the API and in JSON; this is for what a
+    person reads."""
+    cut = text if limit is None else text[:limit]
     shown = "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _HIDDEN else ch
-        for ch in text[:limit]
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _HIDDEN else ch for ch in cut
     )
-    return shown + ("..." if len(text) > limit else "")
+    return shown + ("..." if limit is not None and len(text) > limit else "")
 
 
 def fold_to_ascii(name: str, alphabet: str = ALPHABET, strict: bool = False) -> str:
