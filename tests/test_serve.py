@@ -183,8 +183,13 @@ def test_metrics_and_access_log(server: Server) -> None:
     text = server.request("/metrics")[2].decode()
     assert 'torchzoo_requests_total{endpoint="predict",model="names",status="200"}' in text
     assert "torchzoo_request_seconds_bucket" in text and "torchzoo_queue_depth" in text
-    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
-    assert any(r["path"] == "/v1/models/names:predict" and r["status"] == 200 and r["ms"] > 0 for r in lines)
+    deadline = time.monotonic() + 10  # the access log is written every 0.2 s
+    while True:
+        lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+        if any(r["path"] == "/v1/models/names:predict" and r["status"] == 200 and r["ms"] > 0 for r in lines):
+            break
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.1)
 
 
 def test_sigterm_drains_requests_in_flight(root: Path, tmp_path: Path) -> None:

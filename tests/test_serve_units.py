@@ -162,7 +162,7 @@ def test_bad_binary_tensors_are_refused_with_the_reason(change: dict, message: s
 def test_the_server_package_imports_only_the_runtime_and_the_web_stack() -> None:
     """Read from the source: every top-level package the server names is allowed (the subprocess test in
     test_serve.py shows a started server never loads torch)."""
-    allowed = {"numpy", "onnxruntime", "PIL", "starlette", "uvicorn", "prometheus_client", "torchzoo"}
+    allowed = {"numpy", "onnxruntime", "PIL", "starlette", "uvicorn", "prometheus_client", "orjson", "torchzoo"}
     allowed_torchzoo = ("torchzoo.serve_cli", "torchzoo.core")
     root = Path(__file__).resolve().parents[1] / "src" / "torchzoo" / "serve_cli" / "server"
     offenders = []

@@ -15,6 +15,9 @@ from torchzoo.core.errors import TorchzooError, UserInputError
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 PROVIDER_CHOICES = ("auto", *PROVIDERS)
 OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
+#: whether onnxruntime's intra-op threads spin-wait for work after a run: lowest latency for runs back to back;
+#: ``torchzoo serve`` turns it off, since between requests the spinning takes the CPU the event loop needs
+ALLOW_SPINNING = True
 
 
 def import_onnxruntime() -> Any:
@@ -42,6 +45,7 @@ def session_options(level: str = "all", threads: int = 0) -> Any:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if ALLOW_SPINNING else "0")
     options.graph_optimization_level = {
         "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,

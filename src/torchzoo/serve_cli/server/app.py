@@ -9,13 +9,13 @@ import binascii
 import contextlib
 import hmac
 import json
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +30,7 @@ from torchzoo.core.image_codec import decode_image
 from torchzoo.core.limits import MAX_IMAGE_BYTES
 from torchzoo.serve_cli.output_check import check_output
 from torchzoo.serve_cli.predictor import Predictor
+from torchzoo.serve_cli.server.accesslog import AccessLog
 from torchzoo.serve_cli.server.batching import Batcher
 from torchzoo.serve_cli.server.protocol import (
     HEADER_LENGTH,
@@ -45,7 +46,6 @@ PLATFORM = "onnxruntime_onnx"
 #: endpoints answered without the bearer token (orchestrators probe them)
 OPEN_PATHS = ("/v2/health/live", "/v2/health/ready")
 DRAIN_FACTOR = 4
-access_log = logging.getLogger("torchzoo.serve.access")
 
 
 @dataclass
@@ -124,11 +124,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
     metrics = Metrics()
+    access = AccessLog()
     state: dict[str, Any] = {"ready": False, "in_flight": 0}
     served: dict[str, ServedModel] = {}
     for name, predictor in models.items():
         batcher = Batcher(
-            predictor.run,
+            _checked_run(predictor, name),
             config.max_batch,
             config.max_delay_ms / 1000,
             on_batch=metrics.batch.labels(name).observe,
@@ -186,8 +187,6 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
             header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
             parsed = decode_request(header, binary, model.inputs, model.output_names)
         outputs = await model.batcher.run(parsed.arrays)
-        samples = int(parsed.arrays[0].shape[0])
-        check_output(outputs[0], samples, model.predictor.manifest, name)
         content, headers = encode_response(name, VERSION, parsed, model.output_names, outputs)
         return Response(content, headers=headers)
 
@@ -213,7 +212,8 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
+    routes = [  # the busiest first: a request is matched against them in order
+        Route("/v2/models/{model}/infer", infer, methods=["POST"]),
         Route("/v2/health/live", live),
         Route("/v2/health/ready", ready),
         Route("/v2", server_metadata),
@@ -221,7 +221,6 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
         Route("/v2/models/{model}/ready", model_ready),
         Route("/v2/models/{model}/versions/{version}", model_metadata),
         Route("/v2/models/{model}/versions/{version}/ready", model_ready),
-        Route("/v2/models/{model}/infer", infer, methods=["POST"]),
         Route("/v2/models/{model}/versions/{version}/infer", infer, methods=["POST"]),
         Route("/v1/models/{model}:predict", predict_v1, methods=["POST"]),
         Route("/metrics", prometheus),
@@ -233,11 +232,13 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for model in served.values():
             model.batcher.start()
+        access.start()
         state["ready"] = True
         yield
         state["ready"] = False
         for model in served.values():
             await model.batcher.stop()
+        access.stop()
 
     async def protocol_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ProtocolError):
@@ -256,7 +257,19 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Starlette:
     handlers = {kind: protocol_error for kind in kinds}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.served = served
-    return Guard(app, config, metrics, state, set(served))
+    return Guard(app, config, metrics, access, state, set(served))
+
+
+def _checked_run(predictor: Predictor, name: str) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+    """``predictor.run`` whose first output is checked to be an answer (shape, finite, probabilities in
+    [0, 1]) once per batch, in the batch's worker thread; a failed check fails every request of the batch."""
+
+    def run(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        outputs = predictor.run(arrays)
+        check_output(outputs[0], int(arrays[0].shape[0]), predictor.manifest, name)
+        return outputs
+
+    return run
 
 
 def _instance(item: Any, index: int, predictor: Predictor) -> Any:
@@ -287,9 +300,16 @@ class Guard:
     request). Errors become the protocol's ``{"error": ...}`` in the app's exception handlers."""
 
     def __init__(
-        self, app: Starlette, config: ServeConfig, metrics: Metrics, state: dict[str, Any], models: set[str]
+        self,
+        app: Starlette,
+        config: ServeConfig,
+        metrics: Metrics,
+        access: AccessLog,
+        state: dict[str, Any],
+        models: set[str],
     ) -> None:
-        self.app, self.config, self.metrics, self.state, self.models = app, config, metrics, state, models
+        self.app, self.config, self.metrics, self.access = app, config, metrics, access
+        self.state, self.models = state, models
         self.token = None if config.token is None else f"Bearer {config.token}".encode()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
@@ -324,18 +344,16 @@ class Guard:
         self.metrics.requests.labels(model, endpoint, str(status)).inc()
         if model:
             self.metrics.latency.labels(model, endpoint).observe(seconds)
-        access_log.info(
-            json.dumps(
-                {
-                    "time": round(time.time(), 3),
-                    "method": scope["method"],
-                    "path": path,
-                    "status": status,
-                    "ms": round(seconds * 1000, 3),
-                    "model": model or None,
-                    "client": (scope.get("client") or ["", 0])[0],
-                }
-            )
+        self.access.add(
+            {
+                "time": round(time.time(), 3),
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "ms": round(seconds * 1000, 3),
+                "model": model or None,
+                "client": (scope.get("client") or ["", 0])[0],
+            }
         )
 
 

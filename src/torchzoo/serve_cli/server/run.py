@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from torchzoo.core import session as sessions
 from torchzoo.core.artifact import MANIFEST
 from torchzoo.core.errors import TorchzooError, UserInputError, first_line
 from torchzoo.serve_cli.predictor import Predictor, load
@@ -44,6 +45,7 @@ def warm_up(predictor: Predictor) -> None:
 
 
 def load_models(directories: dict[str, Path], provider: str) -> tuple[dict[str, Predictor], dict[str, str]]:
+    sessions.ALLOW_SPINNING = False  # see there: idle spinning between requests starves the event loop
     served: dict[str, Predictor] = {}
     refused: dict[str, str] = {}
     for name, directory in directories.items():
