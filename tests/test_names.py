@@ -9,12 +9,16 @@ import pytest
 
 from conftest import Zoo, run_cli
 
-QUICK_ACCURACY = 0.60  # the quick profile (3 epochs) reaches ~0.70; the full recipe >= 0.75 (README)
+# the quick profile (3 epochs, language-uniform sampling) reaches accuracy 0.48, balanced 0.47 (seed 0);
+# the full recipe balanced >= 0.50 (README)
+QUICK_ACCURACY = 0.40
+QUICK_BALANCED = 0.40
 
 
 def test_quick_training_reaches_accuracy(zoo: Zoo) -> None:
     metrics = json.loads((zoo.trained("names") / "names" / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= QUICK_ACCURACY
+    assert metrics["test_balanced_accuracy"] >= QUICK_BALANCED
     assert set(metrics["per_language_accuracy"]) >= {"Italian", "Russian", "Japanese"}
     assert metrics["test_size"] >= 2000  # a stratified 10% of 20,068 names
 
@@ -143,3 +147,10 @@ def test_uniform_epoch_batches_are_language_uniform_and_length_bucketed() -> Non
     assert counts.sum() == n
     np.testing.assert_allclose(counts / n, 1 / N_LANGUAGES, rtol=0.12)
     assert np.mean(spreads) < 12  # padded to the batch's longest: similar lengths, far below the 19 maximum
+
+
+def test_report_shows_the_confusion_matrix(zoo: Zoo) -> None:
+    root = zoo.trained("names")
+    result = run_cli("report", "--artifacts-dir", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "![names confusion matrix](names/confusion.png)" in (root / "report.md").read_text()

@@ -364,6 +364,19 @@ def moons_section(report: Report, trained: dict[str, Trained], root: Path) -> No
     )
 
 
+def confusion_section(report: Report, trained: dict[str, Trained], root: Path) -> None:
+    """The confusion matrices training wrote next to the model (the names models': ``confusion.png``)."""
+    shown = [name for name in trained if (root / name / "confusion.png").is_file()]
+    if not shown:
+        return
+    report.section("Confusion matrices (held-out, rows normalized)")
+    for name in shown:
+        metrics = trained[name].metrics
+        accuracy, balanced = fmt(metrics.get("test_accuracy")), fmt(metrics.get("test_balanced_accuracy"))
+        report.add(f"**{name}** ({trained[name].profile} profile): accuracy {accuracy}, balanced {balanced}", "")
+        report.add(f"![{name} confusion matrix]({name}/confusion.png)", "")
+
+
 def summary_section(report: Report, trained: dict[str, Trained]) -> None:
     """Every trained model's headline metric, profile and train time."""
     report.section("Summary of every trained model")
@@ -419,6 +432,7 @@ def write_report(root: Path) -> ReportResult:
     loss_section(report, trained)
     house_section(report, trained, root)
     moons_section(report, trained, root)
+    confusion_section(report, trained, root)
     summary_section(report, trained)
 
     written = set(report.images)
