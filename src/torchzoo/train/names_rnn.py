@@ -43,6 +43,13 @@ CHECK_REASON = (
     "onnxruntime's GRU/LSTM kernel sums in another order than torch: measured 1.1e-5 abs (8.8e-7 relative) on a "
     "7-letter held-out name (names-gru, full recipe), so cases are checked |diff| <= 1e-5 + 1e-5 * |reference|"
 )
+RANDOM_RTOL = 5e-4
+RANDOM_REASON = (
+    "random letter strings (not names) up to 64 long drive the LSTM's cell state far past real names' range, "
+    "and onnxruntime's fused LSTM kernel (optimization levels extended and all) sums in another order: "
+    "measured 2.5e-4 abs (1.1e-4 relative) on random 64-letter inputs (names-lstm, full recipe), so random "
+    "cases are checked |diff| <= 1e-5 + 5e-4 * |reference|; held-out names keep 1e-5 + 1e-5 * |reference|"
+)
 
 
 class LastStepRNN(nn.Module):
@@ -134,7 +141,10 @@ class NamesRNNFamily(names.NamesFamily):
         """``names``' cases (held-out and random, batch 1..256, lengths 1..64), every one checked relative."""
         cases = super().check_cases(data, rng)
         for case in cases:
-            case.tolerance_reason, case.rtol = CHECK_REASON, CHECK_RTOL
+            if case.kind == "random":
+                case.tolerance_reason, case.rtol = RANDOM_REASON, RANDOM_RTOL
+            else:
+                case.tolerance_reason, case.rtol = CHECK_REASON, CHECK_RTOL
         return cases
 
 
