@@ -147,6 +147,10 @@ def test_predict_variant_int8_runs_the_int8_graph(zoo: Zoo, tmp_path: Path) -> N
 def test_a_refused_variant_is_not_published_and_the_other_formats_are(zoo: Zoo, tmp_path: Path) -> None:
     root = tmp_path / "artifacts"
     shutil.copytree(zoo.exported("mnist-mlp") / "mnist-mlp", root / "mnist-mlp")
+    again = run_cli("export", "mnist-mlp", "--format", "onnx", "--json", "--artifacts-dir", str(root))
+    assert again.returncode == 0, again.stdout + again.stderr  # a new model.onnx re-makes the variants it had
+    assert [r["format"] for r in json.loads(again.stdout)["checks"]] == ["onnx", "onnx-int8", "onnx-fp16"]
+
     command = [sys.executable, "-c", STRICT, "export", "mnist-mlp", "--format", "all", "--json"]
     result = subprocess.run(
         [*command, "--artifacts-dir", str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600

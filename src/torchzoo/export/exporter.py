@@ -149,22 +149,20 @@ def export_model(
     data = family.load_data(spec, data_dir, record["seed"])
     cases = family.check_cases(data, np.random.default_rng(CHECK_SEED))
     ctx = _context(spec, family, model, record, cases)
+    manifest_path = live / artifact.MANIFEST
+    kept = artifact.read_json(manifest_path).get("formats", {}) if manifest_path.exists() else {}
+    if "onnx" in formats:  # the variants are made from model.onnx: a new one re-makes those it had
+        formats = [*formats, *(name for name in VARIANTS if name in kept and name not in formats)]
     variants = [name for name in formats if name in VARIANTS]
     if variants:
         ctx.heldout = bounded_heldout(family.heldout_set(data), CHECK_SEED)
         ctx.calibration = family.calibration_set(data)
 
-    manifest_path = live / artifact.MANIFEST
-    kept = artifact.read_json(manifest_path).get("formats", {}) if manifest_path.exists() else {}
     kept = {k: v for k, v in kept.items() if k not in formats and (live / FORMATS[k].filename).exists()}
     previous = artifact.read_json(live / artifact.EQUIVALENCE) if (live / artifact.EQUIVALENCE).exists() else {}
     previous_reports = {**previous.get("formats", {}), **previous.get("variants", {})}
     regenerated = {artifact.MANIFEST, artifact.EQUIVALENCE, artifact.CHECK_INPUTS, artifact.SIGNATURE}
     regenerated |= {FORMATS[name].filename for name in formats}
-    if "onnx" in formats:  # the variants are made from model.onnx: a new one drops variants not remade now
-        stale = [name for name in VARIANTS if name not in formats]
-        kept = {k: v for k, v in kept.items() if k not in stale}
-        regenerated |= {FORMATS[name].filename for name in stale}
     if variants:
         regenerated.add(artifact.HELDOUT)
     carry = [p.name for p in live.iterdir() if p.is_file() and p.name not in regenerated] if live.is_dir() else []
