@@ -250,3 +250,17 @@ def test_a_serving_process_never_imports_torch(root: Path, tmp_path: Path) -> No
         assert server.json("/v2/models/mnist-mlp/infer", {"inputs": [tensor]})[0] == 200
         assert server.request("/metrics")[0] == 200
     assert "IMPORT REFUSED" not in log.read_text()
+
+
+def test_routes_methods_and_versions_answer_in_the_protocols_error_shape(server: Server) -> None:
+    status, headers, content = server.request("/v2/models/wine/infer")  # GET on a POST route
+    assert status == 405 and "POST" in headers["allow"] and "error" in json.loads(content)
+    status, _, content = server.request("/v2/no/such/route")
+    assert status == 404 and json.loads(content) == {"error": "Not Found"}
+    assert server.json("/v2/models/wine/versions/1/ready") == (200, {"name": "wine", "ready": True})
+    status, body = server.json("/v2/models/wine/versions/2")
+    assert status == 404 and body == {"error": "model 'wine' has version 1 only"}
+    tensor = {"name": "features", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}
+    assert server.json("/v2/models/wine/versions/2/infer", {"inputs": [tensor]})[0] == 404
+    status, body = server.json("/v2/models/wine/versions/1/infer", {"inputs": [tensor], "id": "v1"})
+    assert status == 200 and body["id"] == "v1" and body["model_version"] == "1"
