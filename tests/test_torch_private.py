@@ -45,3 +45,19 @@ def test_scan_exports_with_a_dynamic_length() -> None:
     for length in (1, 7, 40):
         x = torch.randn(2, length, 3)
         torch.testing.assert_close(program.module()(x), x.sum(dim=1), rtol=1e-6, atol=1e-6)
+
+
+def test_a_fixed_length_gru_export_does_not_pin_a_later_dynamic_one() -> None:
+    """mnist-gru (28 steps) then names-gru (dynamic) in one ``export all`` process: without reset_traces the
+    second export fails with 'Constraints violated (seq)'."""
+    torch.manual_seed(0)
+    fixed, model = nn.GRU(3, 4, batch_first=True).eval(), nn.GRU(3, 4, batch_first=True).eval()
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", min=1, max=64)
+    with torch_private.rnn_while_loop_decompositions():
+        torch.export.export(fixed, (torch.randn(2, 28, 3),), dynamic_shapes=({0: batch},))
+    torch_private.reset_traces()
+    with torch_private.rnn_while_loop_decompositions():
+        program = torch.export.export(model, (torch.randn(2, 9, 3),), dynamic_shapes=({0: batch, 1: seq},))
+    for length in (1, 28, 50):
+        x = torch.randn(3, length, 3)
+        torch.testing.assert_close(program.module()(x)[0], model(x)[0], rtol=0, atol=1e-6)

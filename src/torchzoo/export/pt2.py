@@ -20,7 +20,7 @@ from torch import nn
 
 from torchzoo.export.equivalence import Runner
 from torchzoo.export.formats import ExportContext, _dynamic_shapes, quiet, torch_runner
-from torchzoo.export.torch_private import rnn_while_loop_decompositions
+from torchzoo.export.torch_private import reset_traces, rnn_while_loop_decompositions
 
 
 def write_pt2(ctx: ExportContext, target: Path) -> dict[str, Any]:
@@ -28,8 +28,13 @@ def write_pt2(ctx: ExportContext, target: Path) -> dict[str, Any]:
     module = family.onnx_module(ctx.model).eval()
     dims = _dynamic_shapes(family)
     recurrent = any(isinstance(m, nn.GRU | nn.LSTM) for m in module.modules())
-    with quiet(), rnn_while_loop_decompositions() if recurrent else contextlib.nullcontext():
-        program = torch.export.export(module, ctx.example, dynamic_shapes=tuple(dims[t.name] for t in family.inputs))
+    reset_traces()  # a trace cached by another model's export can pin this one's sequence axis
+    try:
+        with quiet(), rnn_while_loop_decompositions() if recurrent else contextlib.nullcontext():
+            shapes = tuple(dims[t.name] for t in family.inputs)
+            program = torch.export.export(module, ctx.example, dynamic_shapes=shapes)
+    finally:
+        reset_traces()
     with quiet():
         torch.export.save(program, str(target))
     return {

@@ -8,6 +8,9 @@ torch 2.13 has no public API for these yet:
   pytorch#115092). There is no such decomposition for ``nn.RNN`` (tanh) in 2.13.
 - ``torch._higher_order_ops.scan.scan``: a loop ``torch.export`` keeps as one ``scan`` node (exported to ONNX
   as ``Scan``), for the names model's per-letter recurrence.
+- ``torch._dynamo.reset``: forgets what earlier exports in this process traced. Without it, a ``.pt2``
+  export of ``names-gru`` (dynamic sequence) after one of ``mnist-gru`` (28 steps) in the same process fails
+  with "Constraints violated (seq) ... 28 != seq": a cached trace of ``nn.GRU`` is reused.
 
 Importing this module checks that each exists and says which is missing; ``tests/test_torch_private.py``
 fails loudly when torch moves to another minor version, so each use is re-checked then.
@@ -27,6 +30,7 @@ PINNED_TORCH = "2.13"
 _REQUIRED = {
     "torch.export._patches": ("register_gru_while_loop_decomposition", "register_lstm_while_loop_decomposition"),
     "torch._higher_order_ops.scan": ("scan",),
+    "torch._dynamo": ("reset",),
 }
 
 
@@ -59,3 +63,8 @@ def rnn_while_loop_decompositions() -> Iterator[None]:
     """Inside: ``torch.export`` keeps ``nn.GRU`` / ``nn.LSTM`` as a while-loop over a dynamic sequence axis."""
     with _API["register_gru_while_loop_decomposition"](), _API["register_lstm_while_loop_decomposition"]():
         yield
+
+
+def reset_traces() -> None:
+    """Forget every trace cached by earlier exports in this process (each export starts clean)."""
+    _API["reset"]()
