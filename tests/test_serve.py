@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from serving import Server, serving
 
 from torchzoo.serve_cli import load
 
-from conftest import Zoo
+from conftest import Zoo, run_cli
 
 MODELS = ("names", "wine", "mnist-mlp")
 
@@ -264,3 +265,17 @@ def test_routes_methods_and_versions_answer_in_the_protocols_error_shape(server:
     assert server.json("/v2/models/wine/versions/2/infer", {"inputs": [tensor]})[0] == 404
     status, body = server.json("/v2/models/wine/versions/1/infer", {"inputs": [tensor], "id": "v1"})
     assert status == 200 and body["id"] == "v1" and body["model_version"] == "1"
+
+
+def test_a_port_in_use_or_an_unknown_host_is_one_line_exit_2(root: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run_cli("serve", "wine", "--artifacts-dir", str(root), "--port", port, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"torchzoo: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    result = run_cli("serve", "wine", "--artifacts-dir", str(root), "--host", "no-such-host.invalid", timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith("torchzoo: error: --host no-such-host.invalid")
+    assert len(result.stderr.strip().splitlines()) == 1

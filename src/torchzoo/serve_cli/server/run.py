@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,33 @@ def load_models(directories: dict[str, Path], provider: str) -> tuple[dict[str, 
     return served, refused
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (not yet listening: uvicorn listens once the app has started), or a
+    one-line UserInputError (an unknown host, a port in use or not allowed). Port 0 takes a free port."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserInputError(f"--host {host}: {getattr(exc, 'strerror', None) or exc}") from None
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UserInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 def serve(
     names: list[str], root: Path, host: str, port: int, provider: str, config: ServeConfig, as_json: bool
 ) -> None:
     import uvicorn
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    served, refused = load_models(model_directories(names, root), provider)
+    directories = model_directories(names, root)
+    sock = bind(host, port)  # before loading: a port in use is said at once
+    port = sock.getsockname()[1]
+    served, refused = load_models(directories, provider)
     for name, reason in refused.items():
         log.warning(f"not serving {name}: {reason}")
     if not served:
@@ -93,12 +114,10 @@ def serve(
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            host=host,
-            port=port,
             log_level="warning",
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
     )
-    server.run()
+    server.run(sockets=[sock])
