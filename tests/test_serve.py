@@ -170,13 +170,18 @@ def test_concurrent_requests_are_batched_and_equal_unbatched(root: Path, tmp_pat
 
 
 def test_token_guards_everything_but_health(root: Path, tmp_path: Path) -> None:
-    with serving(root, "wine", "--token", "s3cret", log=tmp_path / "log") as server:
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<p>digits</p>")
+    with serving(root, "wine", "--token", "s3cret", "--static", str(web), log=tmp_path / "log") as server:
         assert server.request("/v2/health/live")[0] == 200
         assert server.request("/v2/health/ready")[0] == 200
-        for path in ("/v2", "/v2/models/wine", "/metrics"):
+        for path in ("/v2", "/v2/models/wine", "/metrics", "/static/index.html"):
             assert server.request(path)[0] == 401, path
         assert server.request("/v2/models/wine", headers={"Authorization": "Bearer wrong"})[0] == 401
         assert server.request("/v2/models/wine", headers={"Authorization": "Bearer s3cret"})[0] == 200
+        status, _, content = server.request("/static/", headers={"Authorization": "Bearer s3cret"})
+        assert status == 200 and content == b"<p>digits</p>"  # --static serves the directory, index.html at /
 
 
 def test_metrics_and_access_log(server: Server) -> None:

@@ -21,8 +21,12 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless told otherwise.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
         provider: ProviderOpt = "auto",
-        max_batch: Annotated[int, typer.Option(min=1, help="Samples per batched run (1: no batching).")] = 64,
-        max_delay_ms: Annotated[float, typer.Option(min=0.0, help="How long a batch waits to fill.")] = 2.0,
+        max_batch: Annotated[
+            int, typer.Option(min=1, help="Most samples in one batched run (1: every request runs alone).")
+        ] = 64,
+        max_delay_ms: Annotated[
+            float, typer.Option(min=0.0, help="How long a batch may wait for requests still being read.")
+        ] = 2.0,
         max_body_bytes: Annotated[int, typer.Option(min=1024, help="Larger request bodies get 413.")] = 8 << 20,
         token: Annotated[
             str | None, typer.Option(help="Bearer token for every endpoint but live/ready (or $TORCHZOO_TOKEN).")

@@ -4,6 +4,7 @@ requests in flight finish before the process exits."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -89,13 +90,14 @@ def serve(
     directories = model_directories(names, root)
     sock = bind(host, port)  # before loading: a port in use is said at once
     port = sock.getsockname()[1]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     served, refused = load_models(directories, provider)
     for name, reason in refused.items():
         log.warning(f"not serving {name}: {reason}")
     if not served:
         raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
     summary: dict[str, Any] = {
-        "url": f"http://{host}:{port}",
+        "url": url,
         "models": {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()},
         "not_served": refused,
         "max_batch": config.max_batch,
@@ -109,7 +111,9 @@ def serve(
     for name, predictor in served.items():
         notice = f" ({predictor.notice})" if predictor.notice else ""
         log.info(f"serving {name} on provider {predictor.provider}{notice}")
-    log.info(f"listening on http://{host}:{port} (Open Inference Protocol v2, KServe v1 :predict)")
+    log.info(f"listening on {url} (Open Inference Protocol v2, KServe v1 :predict)")
+    if config.token is None and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+        log.warning(f"{host} is reachable from other machines and no --token is set: anyone there can use the models")
     app = create_app(served, config)
     server = uvicorn.Server(
         uvicorn.Config(
