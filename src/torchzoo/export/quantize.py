@@ -138,11 +138,17 @@ def quantize_int8(
 def convert_fp16(source: Path, target: Path) -> dict[str, Any]:
     """Write the float16 graph of ``source`` to ``target`` (inputs and outputs stay float32)."""
     import onnx
-    from onnxconverter_common.float16 import convert_float_to_float16
+    from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     with warnings.catch_warnings():  # one "truncated to 1e-07" warning per tiny weight
         warnings.simplefilter("ignore")
-        model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+        # ConstantOfShape stays float32 (a Cast follows): the converter retypes its output but not its value,
+        # which onnxruntime refuses (the names model's zero initial state)
+        blocked = [*DEFAULT_OP_BLOCK_LIST, "ConstantOfShape"]
+        model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True, op_block_list=blocked)
     onnx.save_model(model, str(target))
     _prune_opsets(target)
-    return {"how": "onnxconverter_common convert_float_to_float16(keep_io_types=True): float32 inputs and outputs"}
+    return {
+        "how": "onnxconverter_common convert_float_to_float16(keep_io_types=True): float32 inputs and outputs",
+        "kept_float32": "ConstantOfShape (and the converter's default block list)",
+    }

@@ -33,7 +33,7 @@ class ScanCharRNN(nn.Module):
             combined = torch.cat([letter, hidden], dim=1)
             output = torch.where(present, self.i2o(combined), output)
             hidden = torch.where(present, self.i2h(combined), hidden)
-            return (hidden, output), present.to(letter.dtype)
+            return (hidden, output), output.clone()  # scan stacks a per-step output; this one is unused
 
         (_, output), _ = scan(step, (hidden, output), letters, dim=1)
         return self.softmax(output)
