@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,3 +179,15 @@ def test_the_server_package_imports_only_the_runtime_and_the_web_stack() -> None
                 if not ok:
                     offenders.append(f"{path.name}: {name}")
     assert not offenders, offenders
+
+
+def test_the_listening_socket_says_it_is_tcp() -> None:
+    """asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto is TCP; without it every response
+    of a keep-alive connection waits for the client's delayed ACK."""
+    from torchzoo.serve_cli.server.run import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+    finally:
+        sock.close()
