@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from torchzoo.options import ArtifactsDir, JsonFlag
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -15,11 +17,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")
         ],
         out: Annotated[Path, typer.Option("--out", help="The bundle's directory (created).")],
-        artifacts_dir: Annotated[
-            Path | None,
-            typer.Option("--artifacts-dir", help="Artifact root (default: $TORCHZOO_ARTIFACTS or ./artifacts)."),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Complete, machine-readable JSON on stdout.")] = False,
+        artifacts_dir: ArtifactsDir = None,
+        as_json: JsonFlag = False,
     ) -> None:
         """Write a ready bundle for a Node or web app: model.onnx, manifest.json, the JS client, README, page."""
         from torchzoo.core.errors import ArtifactError

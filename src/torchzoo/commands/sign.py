@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from torchzoo.options import ArtifactsDir, JsonFlag
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -19,11 +21,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")
         ],
         key: Annotated[Path, typer.Option("--key", help="ECDSA private key (PEM), e.g. from openssl ecparam.")],
-        artifacts_dir: Annotated[
-            Path | None,
-            typer.Option("--artifacts-dir", help="Artifact root (default: $TORCHZOO_ARTIFACTS or ./artifacts)."),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Complete, machine-readable JSON on stdout.")] = False,
+        artifacts_dir: ArtifactsDir = None,
+        as_json: JsonFlag = False,
     ) -> None:
         """Sign an artifact directory: writes model.sig, which 'model_signing verify key' also accepts."""
         from torchzoo.core import artifact

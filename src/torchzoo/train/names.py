@@ -172,6 +172,39 @@ def test_result(model: nn.Module, data: NamesSplits) -> tuple[dict[str, Any], di
     return metrics, {CONFUSION_PNG: png}
 
 
+def fit_recipe(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Any,
+    data: NamesSplits,
+    recipe: dict[str, Any],
+    ctx: TrainContext,
+) -> TrainResult:
+    """The names models' shared training: cosine decay over the epochs, length-bucketed batches sampled as
+    the recipe says, the best epoch by the recipe's metric, then the test metrics and confusion matrix."""
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
+    config = loop.LoopConfig(
+        epochs=recipe["epochs"],
+        clip_grad_norm=recipe["clip_grad_norm"],
+        monitor=recipe["best_epoch_by"],
+        restore_best=recipe["best_epoch_by"] != "last",
+    )
+    history = loop.fit(
+        model,
+        optimizer,
+        loss_fn,
+        lambda epoch: length_batches(
+            data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch, power=recipe["sampling_power"]
+        ),
+        lambda: validation(model, data),
+        config,
+        scheduler=scheduler,
+        on_epoch=ctx.on_epoch,
+    )
+    metrics, files = test_result(model, data)
+    return TrainResult(metrics=metrics, history=history, recipe=recipe, files=files)
+
+
 class NamesFamily(Family):
     inputs = (TensorSpec("letters", ("batch", "seq", len(ALPHABET)), description="one-hot letters, zero rows pad"),)
     outputs = (TensorSpec("log_probs", ("batch", N_LANGUAGES), description="log-softmax over languages"),)
@@ -246,28 +279,7 @@ class NamesFamily(Family):
     def fit(self, spec: ModelSpec, model: nn.Module, data: NamesSplits, ctx: TrainContext) -> TrainResult:
         recipe = self.recipe(ctx)
         optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"])
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
-        config = loop.LoopConfig(
-            epochs=recipe["epochs"],
-            clip_grad_norm=recipe["clip_grad_norm"],
-            monitor=recipe["best_epoch_by"],
-            restore_best=recipe["best_epoch_by"] != "last",
-        )
-
-        history = loop.fit(
-            model,
-            optimizer,
-            F.nll_loss,
-            lambda epoch: length_batches(
-                data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch, power=recipe["sampling_power"]
-            ),
-            lambda: validation(model, data),
-            config,
-            scheduler=scheduler,
-            on_epoch=ctx.on_epoch,
-        )
-        metrics, files = test_result(model, data)
-        return TrainResult(metrics=metrics, history=history, recipe=recipe, files=files)
+        return fit_recipe(model, optimizer, F.nll_loss, data, recipe, ctx)
 
     def check_cases(self, data: NamesSplits, rng: np.random.Generator) -> list[CheckCase]:
         names = data.test_names

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchzoo.core.text_codec import ALPHABET
-from torchzoo.train import loop, names
+from torchzoo.train import names
 from torchzoo.train.family import CheckCase, TrainContext, TrainResult
 from torchzoo.train.spec import ModelSpec
 
@@ -115,27 +115,7 @@ class NamesRNNFamily(names.NamesFamily):
         def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return F.nll_loss(output, target, weight=weight)
 
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
-        config = loop.LoopConfig(
-            epochs=recipe["epochs"],
-            clip_grad_norm=recipe["clip_grad_norm"],
-            monitor=recipe["best_epoch_by"],
-            restore_best=recipe["best_epoch_by"] != "last",
-        )
-        history = loop.fit(
-            model,
-            optimizer,
-            loss_fn,
-            lambda epoch: names.length_batches(
-                data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch, power=recipe["sampling_power"]
-            ),
-            lambda: names.validation(model, data),
-            config,
-            scheduler=scheduler,
-            on_epoch=ctx.on_epoch,
-        )
-        metrics, files = names.test_result(model, data)
-        return TrainResult(metrics=metrics, history=history, recipe=recipe, files=files)
+        return names.fit_recipe(model, optimizer, loss_fn, data, recipe, ctx)
 
     def check_cases(self, data: names.NamesSplits, rng: np.random.Generator) -> list[CheckCase]:
         """``names``' cases (held-out and random, batch 1..256, lengths 1..64), every one checked relative."""
