@@ -9,7 +9,7 @@ import importlib
 import typer
 
 #: modules under torchzoo.commands, in the order their commands appear in ``--help``
-MODULES: tuple[str, ...] = ("serve", "embed", "sign", "data")
+MODULES: tuple[str, ...] = ("serve", "embed", "sign", "data", "predict_batch")
 
 
 def register_all(app: typer.Typer) -> None:
