@@ -32,6 +32,24 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Bearer token for every endpoint but live/ready (or $TORCHZOO_TOKEN).")
         ] = None,
         static: Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")] = None,
+        ray: Annotated[
+            bool, typer.Option("--ray", help="Deploy the same app as Ray Serve replicas (the ray extra).")
+        ] = False,
+        replicas: Annotated[int | None, typer.Option(min=1, help="With --ray: this many replicas (default 1).")] = None,
+        autoscale: Annotated[
+            str | None, typer.Option(metavar="MIN:MAX", help="With --ray: Serve autoscales between MIN and MAX.")
+        ] = None,
+        address: Annotated[
+            str | None, typer.Option(help="With --ray: join this Ray cluster (e.g. 'auto', 'HOST:6379').")
+        ] = None,
+        replica_cpus: Annotated[float, typer.Option(min=0.01, help="With --ray: CPUs Ray reserves per replica.")] = 1.0,
+        proxy_location: Annotated[
+            str,
+            typer.Option(help="With --ray: Serve's HTTP proxy on the head node, or on every node (head|every-node)."),
+        ] = "head",
+        deploy_timeout: Annotated[
+            float, typer.Option(min=1.0, help="With --ray: seconds to wait for every replica to be running.")
+        ] = 300.0,
         as_json: JsonFlag = False,
     ) -> None:
         """Serve exported models over HTTP: Open Inference Protocol v2 (JSON and binary tensors), KServe v1
@@ -41,6 +59,10 @@ def register(app: typer.Typer) -> None:
         from torchzoo.serve_cli.server.app import ServeConfig
         from torchzoo.serve_cli.server.run import serve as run_server
 
+        ray_only = {"--replicas": replicas, "--autoscale": autoscale, "--address": address}
+        if not ray and any(v is not None for v in ray_only.values()):
+            given = [k for k, v in ray_only.items() if v is not None]
+            raise UserInputError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} only used with --ray")
         if static is not None and not static.is_dir():
             raise UserInputError(f"--static {static}: not a directory")
         config = ServeConfig(
@@ -50,4 +72,24 @@ def register(app: typer.Typer) -> None:
             token=token or os.environ.get("TORCHZOO_TOKEN") or None,
             static_dir=static,
         )
+        if ray:
+            from torchzoo.serve_cli.server import ray_deploy
+
+            scale = ray_deploy.scaling(replicas, autoscale)
+            ray_deploy.require_ray()
+            ray_deploy.serve_on_ray(
+                models or [],
+                artifacts_root(artifacts_dir),
+                host,
+                port,
+                provider,
+                config,
+                as_json,
+                scale,
+                address,
+                proxy_location,
+                replica_cpus,
+                deploy_timeout,
+            )
+            return
         run_server(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)

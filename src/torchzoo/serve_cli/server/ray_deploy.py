@@ -1,0 +1,325 @@
+"""``torchzoo serve --ray``: the app of ``torchzoo serve`` (``create_app``) deployed as Ray Serve replicas,
+each loading its own onnxruntime sessions, on a local Ray instance or a cluster joined with ``--address``.
+Serve's HTTP proxy listens on ``--host/--port``; every response names the node and replica that answered.
+
+Ray is imported only here and only when ``--ray`` is given; nothing in this module imports torch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torchzoo.core.errors import TorchzooError, UserInputError, first_line
+from torchzoo.serve_cli.server.app import ServeConfig, create_app
+from torchzoo.serve_cli.server.run import bind, load_models, model_directories
+
+log = logging.getLogger("torchzoo.serve")
+APP_NAME = "torchzoo"
+DEPLOYMENT = "torchzoo"
+NODE_HEADER = "x-torchzoo-node"
+NODE_IP_HEADER = "x-torchzoo-node-ip"
+REPLICA_HEADER = "x-torchzoo-replica"
+RAY_INSTALL = "pip install 'torchzoo[ray,cpu]'"
+PROXY_LOCATIONS = {"head": "HeadOnly", "every-node": "EveryNode"}
+#: requests one replica takes at once: enough for its dynamic batcher to gather full batches
+MAX_ONGOING_FACTOR = 2
+CONNECT_SECONDS = 5
+#: imported by Serve in its proxy, by this path (see there why Serve's default router is not used)
+ROUTER = "torchzoo.serve_cli.server.ray_router.LessBusyOfTwo"
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How many replicas: a fixed number, or autoscaling between ``minimum`` and ``maximum``."""
+
+    replicas: int = 1
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.minimum is not None
+
+    def describe(self) -> str:
+        return (
+            f"autoscaling {self.minimum}-{self.maximum} replicas" if self.autoscaling else f"{self.replicas} replicas"
+        )
+
+
+def scaling(replicas: int | None, autoscale: str | None) -> Scaling:
+    """``--replicas N`` or ``--autoscale MIN:MAX`` (not both; 1 replica when neither), or a one-line error."""
+    if replicas is not None and autoscale is not None:
+        raise UserInputError("--replicas and --autoscale exclude each other: give one")
+    if autoscale is None:
+        return Scaling(replicas=1 if replicas is None else replicas)
+    low, sep, high = autoscale.partition(":")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise UserInputError(f"--autoscale {autoscale}: expected MIN:MAX, two whole numbers such as 1:4")
+    minimum, maximum = int(low), int(high)
+    if maximum < 1:
+        raise UserInputError(f"--autoscale {autoscale}: MAX must be at least 1")
+    if minimum > maximum:
+        raise UserInputError(f"--autoscale {autoscale}: MIN ({minimum}) is larger than MAX ({maximum})")
+    return Scaling(minimum=minimum, maximum=maximum)
+
+
+def require_ray() -> None:
+    """A one-line error naming the extra when Ray Serve cannot be imported."""
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError as exc:
+        raise UserInputError(f"--ray needs Ray Serve ({first_line(exc)}): {RAY_INSTALL}") from None
+
+
+class NodeHeaders:
+    """ASGI middleware: every HTTP response carries the node (id and IP) and the replica that made it."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Replica:
+    """One Serve replica: its own predictors (one onnxruntime session per model), then the same ASGI app
+    as ``torchzoo serve`` (Serve calls ``__serve_build_asgi_app__`` after the constructor)."""
+
+    def __init__(self, directories: dict[str, str], provider: str, config: ServeConfig) -> None:
+        import ray
+        from ray import serve
+
+        served, refused = load_models({name: Path(path) for name, path in directories.items()}, provider)
+        if refused:  # the driver checked them: a replica that cannot load one is on a node that differs
+            node = ray.util.get_node_ip_address()
+            raise ArtifactOnNodeError("; ".join(f"{n} on {node}: {r}" for n, r in refused.items()))
+        self.served = served
+        self.config = config
+        self.headers = {
+            NODE_HEADER: ray.get_runtime_context().get_node_id(),
+            NODE_IP_HEADER: ray.util.get_node_ip_address(),
+            REPLICA_HEADER: serve.get_replica_context().replica_id.unique_id,
+        }
+
+    def __serve_build_asgi_app__(self) -> NodeHeaders:
+        return NodeHeaders(create_app(self.served, self.config), self.headers)
+
+
+class ArtifactOnNodeError(TorchzooError):
+    pass
+
+
+def deployment_options(scale: Scaling, config: ServeConfig, replica_cpus: float) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "name": DEPLOYMENT,
+        "ray_actor_options": {"num_cpus": replica_cpus},
+        "max_ongoing_requests": MAX_ONGOING_FACTOR * config.max_batch,
+        "logging_config": {"enable_access_log": False},  # the app writes its own, one JSON line a request
+        "request_router_config": {"request_router_class": ROUTER},
+    }
+    if scale.autoscaling:
+        options["autoscaling_config"] = {
+            "min_replicas": scale.minimum,
+            "max_replicas": scale.maximum,
+            "initial_replicas": max(scale.minimum or 0, 1),
+            "target_ongoing_requests": max(2, config.max_batch // 2),
+        }
+    else:
+        options["num_replicas"] = scale.replicas
+    return options
+
+
+def _connect(address: str | None) -> None:
+    """Start a local Ray instance of this process's own (never one that another process left running), or
+    join the cluster at ``address``; an address nothing answers at is one line, not minutes of retries."""
+    import ray
+
+    if address is not None and address != "auto" and "://" not in address:
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=CONNECT_SECONDS).close()
+        except (OSError, ValueError) as exc:
+            raise UserInputError(f"--address {address}: no Ray cluster answers there ({first_line(exc)})") from None
+    try:
+        ray.init(address=address or "local", include_dashboard=False if address is None else None)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise UserInputError(f"cannot start or join {where}: {first_line(exc)}") from None
+
+
+def _running_replicas() -> int:
+    from ray import serve
+
+    status = serve.status().applications.get(APP_NAME)
+    deployment = status.deployments.get(DEPLOYMENT) if status else None
+    return int((deployment.replica_states or {}).get("RUNNING", 0)) if deployment else 0
+
+
+def _alive_nodes() -> int:
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+class Stop:
+    """SIGINT/SIGTERM set the event; the main thread then shuts Serve down."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal: int | None = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+        self.event.set()
+
+    def wait(self) -> None:
+        while not self.event.wait(1.0):
+            pass
+
+
+def _deploy(app: Any, stop: Stop, timeout: float) -> None:
+    """``serve.run`` (which waits until every replica is up) in a thread, so a signal or the deadline ends
+    the wait: a replica that cannot be placed (too few CPUs) would otherwise wait for ever."""
+    from ray import serve
+
+    failure: list[BaseException] = []
+
+    def deploy() -> None:
+        try:
+            serve.run(app, name=APP_NAME, route_prefix="/")
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=deploy, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + timeout
+    while worker.is_alive() and not stop.event.is_set():
+        if time.monotonic() > deadline:
+            raise TorchzooError(f"the replicas were not running after {timeout:.0f} s: {_app_message()}")
+        worker.join(0.2)
+    if failure:
+        raise TorchzooError(f"Ray Serve could not deploy the app: {first_line(failure[0])}")
+
+
+def _app_message() -> str:
+    from ray import serve
+
+    try:
+        status = serve.status().applications.get(APP_NAME)
+    except Exception as exc:  # only for the message
+        return first_line(exc)
+    if status is None:
+        return "the application was not created"
+    details = [status.message] + [d.message for d in status.deployments.values()]
+    return " ".join(" ".join(m.split()) for m in details if m) or str(status.status)
+
+
+def _shutdown(started_here: bool) -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.delete(APP_NAME)
+        if started_here or not serve.status().applications:
+            serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def serve_on_ray(
+    names: list[str],
+    root: Path,
+    host: str,
+    port: int,
+    provider: str,
+    config: ServeConfig,
+    as_json: bool,
+    scale: Scaling,
+    address: str | None,
+    proxy_location: str,
+    replica_cpus: float,
+    deploy_timeout: float,
+) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    require_ray()
+    if port == 0:
+        raise UserInputError("--port 0 is not supported with --ray: Serve's proxy needs a fixed port")
+    if proxy_location not in PROXY_LOCATIONS:
+        raise UserInputError(f"--proxy-location {proxy_location}: choose {', '.join(PROXY_LOCATIONS)}")
+    directories = model_directories(names, root)
+    if address is None:
+        bind(host, port).close()  # the proxy will run here: a port in use is said before Ray starts
+    served, refused = load_models(directories, provider)  # checked here once, so refusals are said once
+    for name, reason in refused.items():
+        log.warning(f"not serving {name}: {reason}")
+    if not served:
+        raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
+    providers = {n: p.provider for n, p in served.items()}
+    del served
+    # Ray prints its workers' and raylets' output lines to the driver's sys.stdout: they go to stderr here,
+    # so that stdout holds only the --json summary
+    stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        _connect(address)
+    except BaseException:
+        sys.stdout = stdout
+        raise
+    stop = Stop()  # after ray.init, whose own handlers would print a stack trace on SIGTERM
+    from ray import serve
+
+    try:
+        serve.start(proxy_location=PROXY_LOCATIONS[proxy_location], http_options={"host": host, "port": port})
+        deployment = serve.deployment(serve.ingress()(Replica)).options(
+            **deployment_options(scale, config, replica_cpus)
+        )
+        paths = {name: str(directories[name].resolve()) for name in providers}
+        _deploy(deployment.bind(paths, provider, config), stop, deploy_timeout)
+        if stop.event.is_set():
+            return
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        summary = {
+            "url": url,
+            "ray": {
+                "address": address or "local",
+                "scaling": scale.describe(),
+                "replicas_running": _running_replicas(),
+                "nodes": _alive_nodes(),
+            },
+            "models": {n: {"provider": p} for n, p in providers.items()},
+            "not_served": refused,
+            "max_batch": config.max_batch,
+            "max_delay_ms": config.max_delay_ms,
+            "max_body_bytes": config.max_body_bytes,
+            "auth": config.token is not None,
+        }
+        if as_json:
+            stdout.write(json.dumps(summary) + "\n")
+            stdout.flush()
+        log.info(f"serving {', '.join(providers)} on Ray Serve ({scale.describe()}, {summary['ray']['address']})")
+        log.info(f"listening on {url} (Open Inference Protocol v2, KServe v1 :predict)")
+        stop.wait()
+        log.info(f"{signal.Signals(stop.signal or signal.SIGTERM).name}: shutting Ray Serve down")
+    finally:
+        _shutdown(started_here=address is None)
+        sys.stdout = stdout
