@@ -20,7 +20,8 @@ from torchzoo.train import registry
 
 from conftest import Zoo, run_cli
 
-RUNTIMES = {"torch_eager", "torchscript", "onnxruntime_cpu"}
+#: openvino is in the dev extra, so CI measures every peer
+RUNTIMES = {"torch_eager", "torchscript", "torch_compile", "openvino_cpu", "onnxruntime_cpu"}
 
 
 def _bench(zoo: Zoo, out: Path, *args: str) -> dict[str, Any]:
@@ -51,6 +52,11 @@ def test_bench_writes_every_runtime_size_and_ratio(zoo: Zoo, results_dir: Path) 
     for key in ("onnxruntime_vs_eager_b1", "onnxruntime_vs_torchscript_b1", "onnxruntime_vs_eager_large"):
         assert row[key] > 0, key
     manifest = artifact.read_manifest(zoo.directory("wine"))
+    published = manifest["variants"]["published"]
+    assert set(row["runtimes"]) >= {f"onnxruntime_cpu_{v}" for v in published}  # every published variant
+    assert row["first_call_s"]["torch_compile"] > 0  # compile time, reported apart from the timed calls
+    assert set(row["onnxruntime_vs_peers_b1"]) == {"torch_eager", "torchscript", "torch_compile", "openvino_cpu"}
+    assert row["best_peer"] == min(row["onnxruntime_vs_peers_b1"], key=row["onnxruntime_vs_peers_b1"].get)
     for fmt, size in row["sizes_bytes"].items():
         assert size == (zoo.directory("wine") / manifest["formats"][fmt]["file"]).stat().st_size, fmt
     assert row["rounds"] == 3 and row["calls_per_round"] == 3  # --quick
