@@ -18,7 +18,9 @@ from torchzoo.core.session import PROVIDER_CHOICES
 #: what the train extra brings, by import name
 TRAIN_MODULES = ("torch", "onnx", "onnxscript", "matplotlib", "sklearn")
 TRAIN_INSTALL = "pip install torch==2.13.0 && pip install 'torchzoo[train,cpu]'"
-FORMAT_CHOICES = (*FORMAT_FILES, "all")
+#: export destinations, not artifact files: never part of ``--format all``
+DESTINATIONS = ("triton",)
+FORMAT_CHOICES = (*FORMAT_FILES, "all", *DESTINATIONS)
 PROFILE_CHOICES = ("full", "quick")
 
 
@@ -67,7 +69,11 @@ ModelOrAll = Annotated[
 FormatOpt = Annotated[
     str,
     typer.Option(
-        "--format", "-f", parser=choice(FORMAT_CHOICES), metavar=_metavar(FORMAT_CHOICES), help="Export format."
+        "--format",
+        "-f",
+        parser=choice(FORMAT_CHOICES),
+        metavar=_metavar(FORMAT_CHOICES),
+        help="Export format; triton: add the ONNX graph to a Triton model repository (--repository).",
     ),
 ]
 ProviderOpt = Annotated[
