@@ -129,9 +129,19 @@ def export(
     data_dir: DataDir = None,
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,
+    repository: Annotated[
+        Path | None, typer.Option(help="With --format triton: the Triton model repository to add the models to.")
+    ] = None,
+    gpu: Annotated[
+        bool, typer.Option("--gpu", help="With --format triton: KIND_GPU instances (default KIND_CPU).")
+    ] = False,
 ) -> None:
-    """Export trained models and prove each format equivalent to the eager model (fails if not)."""
+    """Export trained models and prove each format equivalent to the eager model (fails if not); --format triton
+    adds verified artifacts to a Triton model repository instead."""
     require_train_extra("export")
+    if format == "triton" or repository is not None or gpu:
+        _export_triton(model, format, repository, gpu, artifacts_dir, Output(as_json))
+        return
     from torchzoo.export.exporter import export_model, resolve_formats
 
     formats = resolve_formats(format)
@@ -148,6 +158,36 @@ def export(
         for report in outcome.reports:
             checks.append(_report_row(spec.name, report, outcome.failure_report))
     _print_checks(Output(as_json), checks, "export + equivalence check")
+
+
+def _export_triton(
+    model: str, format: str, repository: Path | None, gpu: bool, artifacts_dir: Path | None, out: Output
+) -> None:
+    """``export --format triton``: each verified artifact becomes the next version in the repository."""
+    if format != "triton":
+        raise UserInputError("--repository and --gpu go with --format triton only")
+    if repository is None:
+        raise UserInputError("--format triton needs --repository DIR (the Triton model repository to write to)")
+    from torchzoo.export.triton import export_triton
+
+    root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        try:
+            done = export_triton(spec, root, repository, gpu)
+            rows.append({"model": spec.name, "version": done.version, "directory": str(done.directory), "error": None})
+        except TorchzooError as exc:
+            if len(specs) == 1:
+                raise
+            rows.append({"model": spec.name, "version": None, "directory": None, "error": str(exc)})
+    cells = [
+        (r["model"], str(r["version"] or "-"), r["directory"] or "-", _status(not r["error"], r["error"] or ""))
+        for r in rows
+    ]
+    title = f"Triton model repository {repository} (verified before writing)"
+    out.result(rows, lambda: out.table(title, ("model", "version", "directory", "status"), cells))
+    if any(r["error"] for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -342,18 +382,37 @@ def bench(
     serve: Annotated[
         bool, typer.Option("--serve", help="Instead: the HTTP load test of 'torchzoo serve' with wrk.")
     ] = False,
+    scale_out: Annotated[
+        bool,
+        typer.Option("--scale-out", help="Instead: 'serve --ray' 1 vs 2 replicas on a local two-node Ray cluster."),
+    ] = False,
     artifacts_dir: ArtifactsDir = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*
-    (with --serve: the HTTP load test, benchmarks/serve_results.*)."""
+    (with --serve: the HTTP load test, benchmarks/serve_results.*; with --scale-out: Ray Serve replicas,
+    benchmarks/scale_out_results.*)."""
     require_train_extra("bench")
     from rich.progress import Progress
 
     from torchzoo import bench as b
 
     out = Output(as_json)
+    if scale_out:
+        from torchzoo.bench import ray_serve_load
+        from torchzoo.core.paths import artifacts_root
+
+        root = artifacts_root(artifacts_dir)
+        results = ray_serve_load.run(root, seconds=2.0 if quick else 8.0, rounds=1 if quick else 2)
+        results = ray_serve_load.with_batch(results, root, quick)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "scale_out_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out_dir / "scale_out_results.md").write_text(ray_serve_load.render(results))
+        out.result(results, lambda: out.text(ray_serve_load.render(results)))
+        if results["lost"]:
+            raise TorchzooError(f"{results['lost']} requests were lost (socket errors or timeouts)")
+        return
     if serve:
         from torchzoo.bench import serve_load
         from torchzoo.core.paths import artifacts_root
