@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         batch.AtomicJsonl(output)  # a bad --output is refused before any work
         if plan.skipped:
             out.note(f"skipping {plan.skipped} file(s) in {source} that are not PNG/JPEG")
-        with _progress(out, f"predict-batch {predictor.name}", plan.total) as on_progress:
+        with _Progress(out, f"predict-batch {predictor.name}", plan.total) as on_progress:
             batch.interrupt_on_sigterm()
             if ray:
                 from torchzoo.serve_cli import batch_ray
@@ -110,7 +110,7 @@ def _artifact_directory(model: str, root: Path) -> Path:
     return directory
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr (the Output layer's console); yields the engine's progress callback."""
 
     def __init__(self, out: Any, title: str, total: int) -> None:

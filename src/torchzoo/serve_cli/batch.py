@@ -99,7 +99,7 @@ class Summary:
 
 def load_predictor(directory: str | Path, provider: str = "auto", variant: str = "fp32") -> Predictor:
     """The predictor a batch job uses: onnxruntime's threads do not spin-wait after a run, since between runs
-    this process decodes the next batch and spinning takes the core it needs (measured: 1.6-2x faster)."""
+    this process decodes the next batch and spinning takes the core it needs (measured: 1.5-2.1x faster)."""
     from torchzoo.core import session
 
     session.ALLOW_SPINNING = False
