@@ -53,7 +53,8 @@ def register(app: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """Serve exported models over HTTP: Open Inference Protocol v2 (JSON and binary tensors), KServe v1
-        raw inputs, /metrics; dynamic batching; SIGTERM drains requests in flight."""
+        raw inputs, /metrics; dynamic batching; SIGTERM drains requests in flight. --ray: the same app as Ray Serve
+        replicas, on a local Ray instance or the cluster at --address."""
         from torchzoo.core.errors import UserInputError
         from torchzoo.core.paths import artifacts_root
         from torchzoo.serve_cli.server.app import ServeConfig
