@@ -54,6 +54,8 @@ def test_bench_writes_every_runtime_size_and_ratio(zoo: Zoo, results_dir: Path) 
     manifest = artifact.read_manifest(zoo.directory("wine"))
     published = manifest["variants"]["published"]
     assert set(row["runtimes"]) >= {f"onnxruntime_cpu_{v}" for v in published if v != "fp32"}  # each variant
+    for variant in set(published) - {"fp32"}:  # against fp32 at batch 1, 64 and the large batch
+        assert min(row[f"{variant}_vs_fp32_{at}"] for at in ("b1", "b64", "large")) > 0, variant
     assert row["first_call_s"]["torch_compile"] > 0  # compile time, reported apart from the timed calls
     assert set(row["onnxruntime_vs_peers_b1"]) == {"torch_eager", "torchscript", "torch_compile", "openvino_cpu"}
     assert row["best_peer"] == min(row["onnxruntime_vs_peers_b1"], key=row["onnxruntime_vs_peers_b1"].get)

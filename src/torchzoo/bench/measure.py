@@ -159,6 +159,10 @@ def _runtime_loaders(
     return {**found, **peer_loaders(spec, root, input_names, artifact.read_manifest(directory))}
 
 
+#: the batch the int8/fp16 variants are also compared with fp32 at (the issue's int8 target is stated at 64)
+VARIANT_BATCH = 64
+
+
 def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, Any]:
     """One model's row: batch-1 latency and large-batch throughput per runtime, FLOPs, sizes, memory."""
     directory = root / spec.name
@@ -197,6 +201,11 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
         latency = interleaved({n: (lambda r=r: r(one)) for n, r in runners.items()}, rounds, calls)
         big_calls = 1 if config.quick or large < 64 else 3
         throughput = interleaved({n: (lambda r=r: r(many)) for n, r in runners.items()}, rounds, big_calls)
+        graphs = {n: r for n, r in runners.items() if n == "onnxruntime_cpu" or n.startswith("onnxruntime_cpu_")}
+        at_variant_batch: dict[str, list[float]] = {}
+        if len(graphs) > 1:  # fp32 and its variants, also at the batch the int8 target is stated at
+            middle = sample_inputs(directory, VARIANT_BATCH)
+            at_variant_batch = interleaved({n: (lambda r=r: r(middle)) for n, r in graphs.items()}, rounds, big_calls)
     model, _ = load_trained(spec, root)
     flops = count_flops(model, tuple(torch.from_numpy(x) for x in one))
     result: dict[str, Any] = {
@@ -231,6 +240,9 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
             )
             name = f"onnxruntime_cpu_{variant}"
             result[f"{variant}_vs_fp32_b1"] = round_ratios(latency, "onnxruntime_cpu", name, calls)
+            result[f"{variant}_vs_fp32_b{VARIANT_BATCH}"] = round_ratios(
+                at_variant_batch, "onnxruntime_cpu", name, big_calls
+            )
     return result
 
 
