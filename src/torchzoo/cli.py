@@ -406,12 +406,7 @@ def bench(
         root = artifacts_root(artifacts_dir)
         results = ray_serve_load.run(root, seconds=2.0 if quick else 8.0, rounds=1 if quick else 2)
         results = ray_serve_load.with_batch(results, root, quick)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "scale_out_results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (out_dir / "scale_out_results.md").write_text(ray_serve_load.render(results))
-        out.result(results, lambda: out.text(ray_serve_load.render(results)))
-        if results["lost"]:
-            raise TorchzooError(f"{results['lost']} requests were lost (socket errors or timeouts)")
+        _load_test_results(out, out_dir / "scale_out_results", results, ray_serve_load.render(results))
         return
     if serve:
         from torchzoo.bench import serve_load
@@ -420,12 +415,7 @@ def bench(
         results = serve_load.run(
             artifacts_root(artifacts_dir), seconds=1.0 if quick else 4.0, soak_seconds=5 if quick else 60
         )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "serve_results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (out_dir / "serve_results.md").write_text(serve_load.render(results))
-        out.result(results, lambda: out.text(serve_load.render(results)))
-        if results["lost"]:
-            raise TorchzooError(f"{results['lost']} requests were lost (socket errors or timeouts)")
+        _load_test_results(out, out_dir / "serve_results", results, serve_load.render(results))
         return
     root, specs = _trained_specs(model, artifacts_dir, need="manifest.json")
     earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
@@ -450,6 +440,16 @@ def bench(
     json_path, md_path = b.write_results(results, out_dir)
     out.result(results, lambda: out.text(md_path.read_text()))
     out.note(f"wrote {json_path} and {md_path}")
+
+
+def _load_test_results(out: Output, stem: Path, results: dict[str, Any], markdown: str) -> None:
+    """A load test's STEM.json and STEM.md, shown; lost requests fail the command."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown)
+    out.result(results, lambda: out.text(markdown))
+    if results["lost"]:
+        raise TorchzooError(f"{results['lost']} requests were lost (socket errors or timeouts)")
 
 
 @app.command()

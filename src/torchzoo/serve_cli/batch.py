@@ -30,9 +30,10 @@ from types import TracebackType
 from typing import IO, Any
 
 from torchzoo.core.errors import ArtifactError, OutputError, UserInputError
-from torchzoo.core.limits import MAX_CELL_CHARS, MAX_INPUTS
+from torchzoo.core.limits import MAX_INPUTS
 from torchzoo.core.text_codec import printable
 from torchzoo.serve_cli.predictor import Predictor, load
+from torchzoo.serve_cli.preprocess import is_number
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: a longer line is a bad row (read in bounded pieces, never whole)
@@ -175,16 +176,8 @@ def _csv_header_line(source: str) -> int | None:
             cells = _cells(raw, number == 1)
             if cells is None or not any(cell.strip() for cell in cells):
                 continue
-            return None if any(_is_number(cell) for cell in cells) else number
+            return None if any(is_number(cell) for cell in cells) else number
     return None
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell[:MAX_CELL_CHARS])
-    except ValueError:
-        return False
-    return True
 
 
 def _lines(stream: IO[bytes], count: int | None) -> Iterator[tuple[bytes, str | None]]:

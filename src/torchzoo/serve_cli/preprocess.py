@@ -148,7 +148,7 @@ def _csv_rows(path: Path, n_features: int) -> list[list[float]]:
                 raise UserInputError(f"{shown} has more than {MAX_CSV_ROWS:,} rows; split it")
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UserInputError(f"{shown} is not a readable UTF-8 CSV file ({type(exc).__name__})") from None
-    if raw and not any(_is_number(cell) for cell in raw[0]):
+    if raw and not any(is_number(cell) for cell in raw[0]):
         raw = raw[1:]  # a header row
     if not raw:
         raise UserInputError(f"{shown} has no data rows")
@@ -160,7 +160,8 @@ def _csv_rows(path: Path, n_features: int) -> list[list[float]]:
     return rows
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a number (a first row with none is a header)."""
     try:
         float(cell[:MAX_CELL_CHARS])
     except ValueError:

@@ -20,7 +20,7 @@ from typing import Any
 
 from torchzoo.core.errors import TorchzooError, UserInputError, first_line
 from torchzoo.serve_cli.server.app import ServeConfig, create_app
-from torchzoo.serve_cli.server.run import bind, load_models, model_directories
+from torchzoo.serve_cli.server.run import bind, config_summary, load_models, model_directories
 
 log = logging.getLogger("torchzoo.serve")
 APP_NAME = "torchzoo"
@@ -310,10 +310,7 @@ def serve_on_ray(
             },
             "models": {n: {"provider": p} for n, p in providers.items()},
             "not_served": refused,
-            "max_batch": config.max_batch,
-            "max_delay_ms": config.max_delay_ms,
-            "max_body_bytes": config.max_body_bytes,
-            "auth": config.token is not None,
+            **config_summary(config),
         }
         if as_json:
             stdout.write(json.dumps(summary) + "\n")

@@ -64,6 +64,16 @@ def load_models(directories: dict[str, Path], provider: str) -> tuple[dict[str, 
     return served, refused
 
 
+def config_summary(config: ServeConfig) -> dict[str, Any]:
+    """The serving settings the start-up line reports (plain and Ray Serve alike)."""
+    return {
+        "max_batch": config.max_batch,
+        "max_delay_ms": config.max_delay_ms,
+        "max_body_bytes": config.max_body_bytes,
+        "auth": config.token is not None,
+    }
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` (not yet listening: uvicorn listens once the app has started), or a
     one-line UserInputError (an unknown host, a port in use or not allowed). Port 0 takes a free port."""
@@ -102,10 +112,7 @@ def serve(
         "url": url,
         "models": {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()},
         "not_served": refused,
-        "max_batch": config.max_batch,
-        "max_delay_ms": config.max_delay_ms,
-        "max_body_bytes": config.max_body_bytes,
-        "auth": config.token is not None,
+        **config_summary(config),
     }
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
