@@ -3,8 +3,8 @@
 - ``torch_compile``: ``torch.compile(model)`` (inductor, default mode); its first call compiles, and
   :func:`torchzoo.bench.measure.bench_model` reports that first call separately (``first_call_s``); every
   measured call comes after the warm-up round (which also compiles the large-batch shape).
-- ``openvino_cpu``: the ``openvino`` package reading ``model.onnx``, CPU plugin (when it is installed:
-  ``pip install openvino``); a graph it cannot compile is listed under ``skipped`` with the reason.
+- ``openvino_cpu``: the ``openvino`` package reading ``model.onnx``, CPU plugin, float32 inference precision
+  (when it is installed: the ``bench`` extra); a graph it cannot compile is listed under ``skipped``.
 - ``onnxruntime_cpu_int8`` / ``onnxruntime_cpu_fp16``: the published variants (``manifest.variants``).
 """
 
@@ -39,7 +39,10 @@ def peer_loaders(spec: ModelSpec, root: Path, input_names: list[str], manifest: 
     def openvino() -> Callable[[Batch], Any]:
         import openvino as ov
 
-        request = ov.Core().compile_model(str(directory / artifact.ONNX), "CPU").create_infer_request()
+        # float32 like the graph it is compared with: on CPUs with bf16 units OpenVINO's CPU plugin otherwise
+        # computes in bfloat16 by default (its INFERENCE_PRECISION_HINT), a different and less exact model
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        request = ov.Core().compile_model(str(directory / artifact.ONNX), "CPU", config).create_infer_request()
         return lambda xs: request.infer(list(xs))
 
     def variant(filename: str) -> Loader:
