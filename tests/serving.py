@@ -12,11 +12,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import ROOT
+
+
+def stop(process: subprocess.Popen, grace: float, kill: Callable[[], None] | None = None) -> None:
+    """SIGTERM a server still running; if it has not exited after ``grace`` seconds, ``kill`` (default: SIGKILL
+    the process itself) and wait for it."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        (kill or process.kill)()
+        process.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -71,10 +84,4 @@ def serving(root: Path, *args: str, log: Path, timeout: float = 90, prelude: str
             time.sleep(0.2)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, grace=30)

@@ -31,7 +31,7 @@ import onnxruntime
 import pytest
 import tritonclient.http as triton
 from google.protobuf import text_format
-from serving import free_port
+from serving import free_port, stop
 from tritonclient.grpc import model_config_pb2 as pb
 from tritonclient.utils import InferenceServerException
 
@@ -303,13 +303,7 @@ def tritonserver(repository: Path, venv: Path, workdir: Path, timeout: float = 2
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the server and its Python stubs
-                process.wait(timeout=30)
+        stop(process, grace=60, kill=lambda: os.killpg(process.pid, signal.SIGKILL))  # the server and its stubs
 
 
 @pytest.fixture(scope="module")
