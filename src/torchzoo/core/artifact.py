@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from torchzoo.core.durable import exclusive_lock
 from torchzoo.core.errors import ArtifactError
 from torchzoo.core.limits import MAX_JSON_BYTES, MAX_MANIFEST_BYTES
 from torchzoo.core.safe_io import open_artifact_file, read_artifact_file, read_input_file
@@ -105,12 +105,8 @@ def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
 def locked(root: Path, model: str) -> Iterator[None]:
     """Hold the exclusive writer lock of ``root/model`` (two exports of one model never interleave)."""
     (root / LOCKS).mkdir(parents=True, exist_ok=True)
-    with open(root / LOCKS / f"{model}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive_lock(root / LOCKS / f"{model}.lock"):
+        yield
 
 
 @contextlib.contextmanager

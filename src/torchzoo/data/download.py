@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from torchzoo.core.durable import fsync_directory
 from torchzoo.core.errors import UserInputError
 from torchzoo.data.catalog import SHIPPED_ROOT, DataFile, Dataset
 from torchzoo.data.checksum import matches
@@ -172,11 +173,7 @@ def _place(temp: Path, dest: Path) -> None:
     """Rename a complete, fsynced ``temp`` to ``dest`` and make the rename durable."""
     with _writing(dest):
         os.replace(temp, dest)
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(dest.parent)
 
 
 def _write_verified(src: BinaryIO, dest: Path, checksum: str, source: str) -> None:

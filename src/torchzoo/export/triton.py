@@ -12,18 +12,16 @@ into place, so a failure never leaves a half-written version.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torchzoo.core import artifact
+from torchzoo.core.durable import exclusive_lock, fsync_directory
 from torchzoo.core.errors import ArtifactError, UserInputError
 from torchzoo.core.limits import MAX_MANIFEST_BYTES
 from torchzoo.core.safe_io import read_artifact_file
@@ -133,17 +131,6 @@ def _verified(spec: ModelSpec, artifacts_dir: Path) -> tuple[dict[str, Any], byt
     return manifest, manifest_bytes, graph
 
 
-@contextlib.contextmanager
-def _locked(model_dir: Path) -> Iterator[None]:
-    """One writer per model directory (the lock file is not a directory, so Triton ignores it)."""
-    with open(model_dir / _LOCK, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _versions(model_dir: Path) -> list[int]:
     """Triton's versions: numeric directory names not starting with 0."""
     return [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and p.name[0] != "0"]
@@ -154,14 +141,6 @@ def _write_synced(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_compatible(model_dir: Path, config: Any, labels: str | None) -> None:
@@ -195,7 +174,7 @@ def export_triton(spec: ModelSpec, artifacts_dir: Path, repository: Path, gpu: b
     fresh = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with _locked(model_dir):
+        with exclusive_lock(model_dir / _LOCK):  # one writer per model; a file, so Triton ignores it
             _check_compatible(model_dir, config, labels)
             version = max(_versions(model_dir), default=0) + 1
             staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=model_dir))  # not numeric: Triton skips it
@@ -208,7 +187,7 @@ def export_triton(spec: ModelSpec, artifacts_dir: Path, repository: Path, gpu: b
                 artifact.write_bytes_atomic(model_dir / artifact.MANIFEST, manifest_bytes)
                 artifact.write_bytes_atomic(model_dir / CONFIG, config_text(config).encode())
                 os.rename(staging, model_dir / str(version))  # the version appears whole, or not at all
-                _sync_directory(model_dir)
+                fsync_directory(model_dir)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except BaseException:

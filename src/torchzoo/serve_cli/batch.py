@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from torchzoo.core.durable import fsync_directory
 from torchzoo.core.errors import ArtifactError, OutputError, UserInputError
 from torchzoo.core.limits import MAX_INPUTS
 from torchzoo.core.text_codec import printable
@@ -325,7 +326,7 @@ class AtomicJsonl:
             if kind is None:
                 os.chmod(self._temp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would give
                 os.replace(self._temp, self.path)
-                _fsync_directory(self.path.parent)
+                fsync_directory(self.path.parent)
         finally:
             self._temp.unlink(missing_ok=True)
 
@@ -334,14 +335,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 Progress = Callable[[int, int], None]  # (rows written, of which failed)
