@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from torchzoo.core.text_codec import encode_names
-from torchzoo.train.names_rnn import LastStepRNN
+from torchzoo.train.names_rnn import MEMBERS, AveragedRNNs
 
 from conftest import Zoo
 
@@ -53,7 +53,7 @@ def test_runtime_predicts_a_language_for_rossi(zoo: Zoo) -> None:
 def test_padded_batch_equals_each_name_alone(cell: str) -> None:
     """The last real step is read per name: padding rows change nothing."""
     torch.manual_seed(0)
-    model = LastStepRNN(cell, 57, 32, 1, 18).eval()
+    model = AveragedRNNs(cell, 57, 32, 1, 18).eval()
     names = ["Rossi", "Ng", "O'Neill", "Abagnale", "Schwarzenegger", "X"]
     with torch.no_grad():
         batched = model(torch.from_numpy(encode_names(names)))
@@ -62,3 +62,19 @@ def test_padded_batch_equals_each_name_alone(cell: str) -> None:
             np.testing.assert_allclose(batched[row].numpy(), alone[0].numpy(), atol=1e-5, rtol=0)
             padded = model(torch.nn.functional.pad(torch.from_numpy(encode_names([name])), (0, 0, 0, 9)))
             np.testing.assert_allclose(padded[0].numpy(), alone[0].numpy(), atol=1e-5, rtol=0)
+
+
+def test_bias_shift_is_the_post_hoc_logit_adjustment_of_the_average() -> None:
+    """adjust_logits(log_prior, tau) turns the output into log_softmax(mean member log-probs - tau * log_prior)."""
+    torch.manual_seed(0)
+    model = AveragedRNNs("gru", 57, 16, 1, 18).eval()
+    letters = torch.from_numpy(encode_names(["Rossi", "Nguyen", "Kim", "Silva"]))
+    log_prior = torch.log_softmax(torch.randn(18), dim=0)
+    with torch.no_grad():
+        members = model.member_log_probs(letters)
+        expected = torch.log_softmax(members.mean(dim=0) - 0.3 * log_prior, dim=1)
+        model.adjust_logits(log_prior, 0.3)
+        adjusted = model(letters)
+    assert members.shape == (MEMBERS, 4, 18) and MEMBERS > 1
+    assert not torch.allclose(members[0], members[1])  # the members start from different weights
+    np.testing.assert_allclose(adjusted.numpy(), expected.numpy(), atol=1e-5, rtol=0)

@@ -7,6 +7,7 @@ stand-in generator must be deterministic and label exactly the digits it draws.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -66,6 +67,18 @@ def test_cifar_exports_every_format_equivalently(zoo: Zoo) -> None:
 
 
 # --- celeba-multilabel: the stand-in generator --------------------------------------------------------
+
+
+def test_celeba_learning_rate_warms_up_holds_then_decays() -> None:
+    """Full profile: 100 warm-up steps from lr/100, constant, then linear to lr/300 over the last 300 of 2,100."""
+    from torchzoo.train.celeba import lr_factor
+
+    recipe = {"warmup_steps": 100, "decay_steps": 300}
+    factors = [lr_factor(step, 2100, recipe) for step in range(2100)]
+    assert factors[0] == pytest.approx(0.01) and factors[99] == 1.0
+    assert set(factors[99:1801]) == {1.0}
+    assert factors[1801] == pytest.approx(299 / 300) and factors[-1] == pytest.approx(1 / 300)
+    assert all(a > b for a, b in itertools.pairwise(factors[1800:]))
 
 
 def _solid_digits() -> object:

@@ -83,12 +83,16 @@ def train(
     )
     with Progress(*columns, console=out.err, transient=False) as progress:
         for spec in specs:
-            task = progress.add_task(spec.name, total=None, info="loading data")
+            long_run = spec.full_profile_time and profile == "full"
+            expected = f" (full profile: {spec.full_profile_time})" if long_run else ""
+            task = progress.add_task(spec.name, total=None, info=f"loading data{expected}")
 
-            def on_epoch(epoch: int, total: int, row: dict[str, float], task: Any = task) -> None:
+            def on_epoch(
+                epoch: int, total: int, row: dict[str, float], task: Any = task, expected: str = expected
+            ) -> None:
                 shown = {k: v for k, v in row.items() if k.startswith("val_") or k == "train_loss"}
                 info = " ".join(f"{k}={v:.4g}" for k, v in shown.items() if isinstance(v, int | float))
-                progress.update(task, completed=epoch, total=total, info=info)
+                progress.update(task, completed=epoch, total=total, info=info + expected)
 
             ctx = TrainContext(profile=profile, seed=seed, on_epoch=on_epoch, resume=resume)
             try:

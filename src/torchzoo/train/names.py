@@ -9,6 +9,7 @@ what the tutorial's one-name loop computes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +180,14 @@ def fit_recipe(
     data: NamesSplits,
     recipe: dict[str, Any],
     ctx: TrainContext,
+    trained: nn.Module | None = None,
+    finish: Callable[[nn.Module], None] | None = None,
 ) -> TrainResult:
     """The names models' shared training: cosine decay over the epochs, length-bucketed batches sampled as
-    the recipe says, the best epoch by the recipe's metric, then the test metrics and confusion matrix."""
+    the recipe says, the best epoch by the recipe's metric, then the test metrics and confusion matrix.
+
+    ``trained`` is the module the loss sees (default ``model``; it must own ``model``'s parameters), and
+    ``finish(model)`` runs after training, before the test metrics (e.g. a post-hoc logit adjustment)."""
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
     config = loop.LoopConfig(
         epochs=recipe["epochs"],
@@ -190,7 +196,7 @@ def fit_recipe(
         restore_best=recipe["best_epoch_by"] != "last",
     )
     history = loop.fit(
-        model,
+        model if trained is None else trained,
         optimizer,
         loss_fn,
         lambda epoch: length_batches(
@@ -201,6 +207,8 @@ def fit_recipe(
         scheduler=scheduler,
         on_epoch=ctx.on_epoch,
     )
+    if finish is not None:
+        finish(model)
     metrics, files = test_result(model, data)
     return TrainResult(metrics=metrics, history=history, recipe=recipe, files=files)
 
