@@ -370,6 +370,6 @@ MODELS = (
         dataset="STAND-IN for CelebA (absent here): 256x256 RGB canvases of 1-4 real MNIST digits",
         summary="MultiClassifier: 4 conv blocks (64-128-256-512) + 512*14*14-1024-256-N, Sigmoid, BCE",
         family=FAMILY,
-        full_profile_time="about 45 min on 2 CPU cores",
+        full_profile_time="about 43 min on 2 CPU cores",
     ),
 )
