@@ -83,7 +83,7 @@ def train(
     )
     with Progress(*columns, console=out.err, transient=False) as progress:
         for spec in specs:
-            long_run = spec.full_profile_time and profile == "full"
+            long_run = spec.full_profile_time is not None and profile == "full"
             expected = f" (full profile: {spec.full_profile_time})" if long_run else ""
             task = progress.add_task(spec.name, total=None, info=f"loading data{expected}")
 
