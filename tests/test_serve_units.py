@@ -114,6 +114,38 @@ def test_a_failed_run_fails_its_requests_and_the_worker_carries_on() -> None:
     np.testing.assert_array_equal(good[0], [[2]])
 
 
+
+def test_a_poisoned_request_fails_alone_among_its_batch() -> None:
+    """One request whose rows fail the run (as an output that is no answer does) is answered with its own
+    error; the requests gathered into the same batch get their rows."""
+
+    def run(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if np.any(arrays[0] < 0):
+            raise ValueError("negative")
+        return [arrays[0] + 1]
+
+    sizes: list[int] = []
+    batcher = Batcher(run, max_batch=64, max_delay=0.05, on_batch=sizes.append)
+    batcher.incoming = 1  # the batch waits for company, so all of them are gathered into one
+    requests = [(np.full((1, 1), float(i)),) for i in range(20)]
+    requests.insert(7, (-np.ones((1, 1)),))
+
+    async def main() -> list[BaseException | list[np.ndarray]]:
+        batcher.start()
+        try:
+            runs = (batcher.run(r) for r in requests)
+            return await asyncio.wait_for(asyncio.gather(*runs, return_exceptions=True), TIMEOUT)
+        finally:
+            await batcher.stop()
+
+    answers = asyncio.run(main())
+    assert isinstance(answers[7], ValueError)
+    for i, ((x,), answer) in enumerate(zip(requests, answers, strict=True)):
+        if i != 7:
+            assert not isinstance(answer, BaseException), (i, answer)
+            np.testing.assert_array_equal(answer[0], x + 1)
+    assert sizes[0] > 1  # they did share a run first
+
 SPEC = [TensorSpec("image", "FP32", (-1, 1, 2, 2))]
 
 

@@ -67,9 +67,10 @@ def load_image(path: str | Path, params: dict[str, Any]) -> np.ndarray:
     return decode_image(data, params, printable(str(path)))
 
 
-def decode_image(data: bytes, params: dict[str, Any], where: str = "image") -> np.ndarray:
+def decode_image(data: bytes, params: dict[str, Any], where: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode PNG/JPEG bytes as :func:`load_image` does. Only Pillow's PNG and JPEG decoders are ever used
-    (``formats=``), never a plugin that hands the bytes to an external program; ``where`` names the image."""
+    (``formats=``), never a plugin that hands the bytes to an external program; ``where`` names the image.
+    ``max_pixels``: the most pixels decoded (a JPEG counts at the reduced scale it is decoded at)."""
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this and fails at twice it; we refuse above it
@@ -81,6 +82,10 @@ def decode_image(data: bytes, params: dict[str, Any], where: str = "image") -> n
                 raise UserInputError(f"{where} is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels")
             if image.format == "JPEG":
                 image.draft(params["mode"], (width, height))  # decode big JPEGs at a reduced scale
+            if image.width * image.height > max_pixels:
+                raise UserInputError(
+                    f"{where} decodes to {image.width}x{image.height}; at most {max_pixels:,} pixels are decoded here"
+                )
             image.load()
             if image.mode in ("RGBA", "LA", "P", "PA") and params["mode"] == "RGB":
                 image = image.convert("RGBA")

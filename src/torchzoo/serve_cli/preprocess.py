@@ -195,7 +195,11 @@ def features(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str
         sources += _sources(item, len(rows) - before)
     if not rows:
         raise UserInputError("no inputs given")
-    return (standardize(np.asarray(rows), params),), sources
+    with np.errstate(over="ignore", invalid="ignore"):
+        model_input = standardize(np.asarray(rows), params)
+    if not np.all(np.isfinite(model_input)):
+        raise UserInputError(f"the input holds values beyond the range of the model's {params['dtype']} input")
+    return (model_input,), sources
 
 
 PREPROCESSORS: dict[str, Preprocessor] = {

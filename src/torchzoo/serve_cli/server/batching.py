@@ -7,7 +7,8 @@ batches grow with the load. Before running, the worker waits for more (at most `
 only while other requests for the model have been accepted and are still being read or decoded
 (:meth:`Batcher.arriving`): a request is never held back waiting for company that is not coming.
 Requests whose inputs do not stack (another trailing shape, such as a name of another length) run in
-separate batches. Every request gets its own rows of the outputs. With ``max_batch=1`` every request
+separate batches. Every request gets its own rows of the outputs; a failed run is repeated request by
+request, so one request's failure is its own. With ``max_batch=1`` every request
 runs alone as it arrives.
 """
 
@@ -136,18 +137,31 @@ class Batcher:
             self.busy = False
 
     async def _run_group(self, group: list[_Pending]) -> None:
+        """One run for the group. When it fails and holds several requests, each is run again alone, so that
+        one request whose rows fail (an output that is no answer) fails by itself, never its batch-mates."""
         try:
             stacked = tuple(np.concatenate([p.arrays[i] for p in group]) for i in range(len(group[0].arrays)))
             self.on_batch(int(stacked[0].shape[0]))
             outputs = await asyncio.to_thread(self.run_fn, stacked)
-        except Exception as exc:  # every request of the batch gets the error; the worker carries on
-            for item in group:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0], exception=exc)
+            else:
+                for item in group:
+                    await self._run_group([item])
             return
         start = 0
         for item in group:
             stop = start + item.samples
-            if not item.future.done():
-                item.future.set_result([out[start:stop] for out in outputs])
+            _settle(item, result=[out[start:stop] for out in outputs])
             start = stop
+
+
+def _settle(item: _Pending, result: list[np.ndarray] | None = None, exception: Exception | None = None) -> None:
+    """Answer a request, unless its client has gone (its future was cancelled)."""
+    if item.future.done():
+        return
+    if exception is not None:
+        item.future.set_exception(exception)
+    else:
+        item.future.set_result(result)

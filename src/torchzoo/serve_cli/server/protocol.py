@@ -81,8 +81,11 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
         json_part, binary = body[:length], body[length:]
     try:
         request = loads(json_part)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ProtocolError("the request body is not valid JSON") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
+        reason = "" if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError) else f" ({exc})"
+        raise ProtocolError(f"the request body is not valid JSON{reason}") from None
+    except RecursionError:
+        raise ProtocolError("the request body is nested too deeply") from None
     if not isinstance(request, dict):
         raise ProtocolError("the request body must be a JSON object")
     return request, binary
@@ -144,7 +147,7 @@ def _decode_tensor(tensor: dict[str, Any], spec: TensorSpec, binary: bytes, offs
     parameters = tensor.get("parameters") or {}
     size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
     if size is not None:
-        if not isinstance(size, int) or size != count * dtype.itemsize:
+        if not isinstance(size, int) or isinstance(size, bool) or size != count * dtype.itemsize:
             raise ProtocolError(
                 f"input '{name}': binary_data_size {size!r}; shape {shape} needs {count * dtype.itemsize}"
             )
@@ -153,26 +156,55 @@ def _decode_tensor(tensor: dict[str, Any], spec: TensorSpec, binary: bytes, offs
         array = np.frombuffer(binary, dtype=dtype, count=count, offset=offset).reshape(shape)
         offset += size
     else:
-        data = tensor.get("data")
-        if data is None:
-            raise ProtocolError(f"input '{name}' has neither 'data' nor binary data")
-        try:
-            array = np.asarray(data, dtype=dtype)
-        except (TypeError, ValueError, OverflowError):
-            raise ProtocolError(f"input '{name}': 'data' must be numbers of datatype {spec.datatype}") from None
+        array = _from_json(tensor.get("data"), spec)
         if array.size != count:
             raise ProtocolError(f"input '{name}': {array.size} values; shape {shape} needs {count}")
         array = array.reshape(shape)  # nested lists are accepted too, read row-major
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise ProtocolError(f"input '{name}' holds NaN or infinite values")
+        raise ProtocolError(f"input '{name}' holds NaN or infinite values (or values past {spec.datatype}'s range)")
     return np.ascontiguousarray(array.astype(dtype.newbyteorder("="), copy=False)), offset
+
+
+#: JSON number kinds (numpy's, of the array numpy makes of the data) each datatype accepts
+_JSON_KINDS = {"FP32": "iuf", "FP64": "iuf", "INT64": "iu", "INT32": "iu", "UINT8": "iu", "BOOL": "b"}
+
+
+def _from_json(data: Any, spec: TensorSpec) -> np.ndarray:
+    """A tensor's JSON ``data`` as an array of its datatype: numbers of that kind only (no strings, no floats for
+    an integer input, no integer outside its range), never a silent cast."""
+    refusal = ProtocolError(f"input '{spec.name}': 'data' must be numbers of datatype {spec.datatype}")
+    if data is None:
+        raise ProtocolError(f"input '{spec.name}' has neither 'data' nor binary data")
+    try:
+        values = np.asarray(data)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise refusal from None
+    if values.dtype.kind not in _JSON_KINDS[spec.datatype]:
+        raise refusal
+    dtype = DATATYPES[spec.datatype]
+    if dtype.kind in "iu" and values.size:
+        info = np.iinfo(dtype)
+        if values.min() < info.min or values.max() > info.max:
+            raise ProtocolError(f"input '{spec.name}': values outside {spec.datatype}'s range")
+    with np.errstate(over="ignore"):  # a float past FP32's range becomes infinite: refused as such
+        return values.astype(dtype)
 
 
 def _request_id(request: dict[str, Any]) -> str | None:
     value = request.get("id")
     if value is not None and not isinstance(value, str):
         raise ProtocolError("'id' must be a string")
+    if value is not None and not _is_unicode(value):
+        raise ProtocolError("'id' holds a lone surrogate; it must be valid Unicode")
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _requested(request: dict[str, Any], outputs: list[str]) -> list[str] | None:
@@ -193,7 +225,12 @@ def _binary_outputs(request: dict[str, Any], outputs: list[str]) -> set[str]:
     everything = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
     chosen = set(outputs) if everything else set()
     for wanted in request.get("outputs") or []:
-        flag = (wanted.get("parameters") or {}).get("binary_data")
+        parameters = wanted.get("parameters")
+        if not isinstance(parameters, dict):
+            continue
+        if "classification" in parameters:
+            raise ProtocolError(f"output '{wanted['name']}': the classification extension is not supported here")
+        flag = parameters.get("binary_data")
         if flag is True:
             chosen.add(wanted["name"])
         elif flag is False:

@@ -19,6 +19,7 @@ from torchzoo.core.artifact import MANIFEST
 from torchzoo.core.errors import TorchzooError, UserInputError, first_line
 from torchzoo.serve_cli.predictor import Predictor, load
 from torchzoo.serve_cli.server.app import ServeConfig, create_app
+from torchzoo.serve_cli.server.heads import BoundedHttpToolsProtocol
 
 log = logging.getLogger("torchzoo.serve")
 GRACEFUL_SECONDS = 30
@@ -127,6 +128,7 @@ def serve(
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            http=BoundedHttpToolsProtocol,  # request line and headers bounded while they arrive
             log_level="warning",
             access_log=False,
             lifespan="on",
