@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.serve_cli import load
 from torchzoo.serve_cli.server.batching import Batcher
-from torchzoo.serve_cli.server.protocol import ProtocolError, TensorSpec, decode_request, encode_response, split_body
+from torchzoo.serve_cli.server.protocol import ProtocolError, decode_request, encode_response, split_body
 
 from conftest import Zoo
 
@@ -146,7 +147,7 @@ def test_a_poisoned_request_fails_alone_among_its_batch() -> None:
             np.testing.assert_array_equal(answer[0], x + 1)
     assert sizes[0] > 1  # they did share a run first
 
-SPEC = [TensorSpec("image", "FP32", (-1, 1, 2, 2))]
+SPEC = [TensorSpec("image", ("batch", 1, 2, 2))]
 
 
 def _binary_body(array: np.ndarray, **extra: object) -> tuple[bytes, str]:

@@ -45,7 +45,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class TensorSpec(_Strict):
+class TensorEntry(_Strict):
     name: TensorName
     shape: Annotated[list[Dim], Field(min_length=1, max_length=limits.MAX_TENSOR_RANK)]
     dtype: DType
@@ -157,8 +157,8 @@ class Manifest(BaseModel):
         list[Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_LABEL_CHARS)]],
         Field(max_length=limits.MAX_LABELS),
     ]
-    inputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=1)]
-    outputs: Annotated[list[TensorSpec], Field(min_length=1, max_length=8)]
+    inputs: Annotated[list[TensorEntry], Field(min_length=1, max_length=1)]
+    outputs: Annotated[list[TensorEntry], Field(min_length=1, max_length=8)]
     preprocessing: Preprocessing
     postprocessing: Postprocessing | None = None
     files: Annotated[dict[str, FileEntry], Field(max_length=limits.MAX_ARTIFACT_FILES)]
@@ -209,7 +209,7 @@ class Manifest(BaseModel):
         return self
 
 
-def _check_input(spec: TensorSpec, pre: Any) -> None:
+def _check_input(spec: TensorEntry, pre: Any) -> None:
     shape = spec.shape
     if isinstance(pre, NamesPreprocessing):
         if len(shape) != 3 or shape[2] != len(pre.alphabet) or spec.dtype != "float32":

@@ -38,9 +38,10 @@ from torch import nn
 from torchzoo.core.errors import DataNotFoundError
 from torchzoo.core.image_codec import image_params, normalize
 from torchzoo.core.paths import data_root_candidates, find_dataset
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.datasets import ImageSplit, read_mnist
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.spec import ModelSpec
 
 CANVAS = 256

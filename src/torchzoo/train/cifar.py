@@ -26,11 +26,12 @@ from torch import nn
 
 from torchzoo.core.image_codec import image_params, normalize
 from torchzoo.core.paths import find_dataset
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.data.catalog import CIFAR10, CIFAR10_TRAIN_BATCHES
 from torchzoo.data.checksum import matches
 from torchzoo.train import loop
 from torchzoo.train.datasets import ImageData, read_cifar10
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.spec import ModelSpec
 
 SAMPLE_SHAPE = (3, 32, 32)

@@ -9,26 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train.loop import EpochCallback
 from torchzoo.train.spec import ModelSpec
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    shape: tuple[int | str, ...]
-    dtype: str = "float32"
-    description: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "shape": list(self.shape)}
 
 
 @dataclass

@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchzoo.core.feature_codec import feature_params, standardize
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.activations import BentIdentity, SoftExponential, SoftExponential2
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.spec import ModelSpec
 
 #: STAND-IN data (the lab's 12 points were not found): size in m^2, price in units of 100,000

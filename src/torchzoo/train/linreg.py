@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchzoo.core.feature_codec import feature_params, standardize
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.spec import ModelSpec
 
 X_TRAIN = (1.0, 2.0, 3.0, 4.0)

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchzoo.train.family import TensorSpec, TrainContext
+from torchzoo.core.tensor_spec import TensorSpec
+from torchzoo.train.family import TrainContext
 from torchzoo.train.mnist_data import MNIST_DATASET, MnistFamily
 from torchzoo.train.spec import ModelSpec
 

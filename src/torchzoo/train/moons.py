@@ -29,9 +29,10 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from torchzoo.core.feature_codec import feature_params, standardize
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.activations import BentIdentity
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.spec import ModelSpec
 
 N_SAMPLES, NOISE = 1000, 0.3

@@ -21,10 +21,11 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from torchzoo.core.paths import find_dataset
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.core.text_codec import ALPHABET, MAX_LENGTH, encode_names, fold_to_ascii
 from torchzoo.train import loop
 from torchzoo.train.datasets import NamesData, read_names
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult
 from torchzoo.train.plots import confusion_png
 from torchzoo.train.spec import ModelSpec
 

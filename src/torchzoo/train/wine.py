@@ -35,8 +35,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from torchzoo.core.feature_codec import feature_params, standardize
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
-from torchzoo.train.family import CheckCase, Family, TensorSpec, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
 from torchzoo.train.spec import ModelSpec
 
 SPLIT_SEED = 0

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.serve_cli.output_check import check_output
 from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.server.accesslog import AccessLog
@@ -27,7 +28,6 @@ from torchzoo.serve_cli.server.endpoints import (
 from torchzoo.serve_cli.server.errors import HANDLERS
 from torchzoo.serve_cli.server.metrics import Metrics
 from torchzoo.serve_cli.server.middleware import Guard
-from torchzoo.serve_cli.server.protocol import TensorSpec
 
 
 @dataclass
@@ -84,8 +84,8 @@ def _served(name: str, predictor: Predictor, config: ServeConfig, metrics: Metri
         on_batch=metrics.batch.labels(name).observe,
         on_queue=metrics.queue.labels(name).set,
     )
-    inputs = [TensorSpec.from_manifest(s) for s in predictor.manifest["inputs"]]
-    outputs = [TensorSpec.from_manifest(s) for s in predictor.manifest["outputs"]]
+    inputs = [TensorSpec.from_json(s) for s in predictor.manifest["inputs"]]
+    outputs = [TensorSpec.from_json(s) for s in predictor.manifest["outputs"]]
     return ServedModel(predictor, batcher, inputs, outputs)
 
 

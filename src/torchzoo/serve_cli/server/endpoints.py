@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from torchzoo import __version__
+from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.server import v1
 from torchzoo.serve_cli.server.batching import Batcher
@@ -21,7 +22,6 @@ from torchzoo.serve_cli.server.metrics import Metrics
 from torchzoo.serve_cli.server.protocol import (
     HEADER_LENGTH,
     ProtocolError,
-    TensorSpec,
     decode_request,
     encode_response,
     split_body,

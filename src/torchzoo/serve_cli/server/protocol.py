@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from torchzoo.core.tensor_spec import TensorSpec
+
 #: v2 datatypes this server reads and writes, and their numpy types
 DATATYPES: dict[str, np.dtype] = {
     "FP32": np.dtype("<f4"),
@@ -22,7 +24,6 @@ DATATYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype("?"),
 }
 TO_DATATYPE = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items()}
-FROM_MANIFEST = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32", "uint8": "UINT8"}
 HEADER_LENGTH = "inference-header-content-length"
 
 
@@ -30,23 +31,6 @@ class ProtocolError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One model input or output as the protocol describes it: ``shape`` uses -1 for dynamic axes."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-
-    @classmethod
-    def from_manifest(cls, spec: dict[str, Any]) -> TensorSpec:
-        shape = tuple(-1 if isinstance(d, str) else int(d) for d in spec["shape"])
-        return cls(spec["name"], FROM_MANIFEST.get(spec.get("dtype", "float32"), "FP32"), shape)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
 @dataclass
@@ -137,11 +121,11 @@ def _decode_tensor(tensor: dict[str, Any], spec: TensorSpec, binary: bytes, offs
         raise ProtocolError(f"input '{name}': datatype {datatype!r}; the model takes {spec.datatype}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         raise ProtocolError(f"input '{name}': 'shape' must be a list of integers")
-    if len(shape) != len(spec.shape):
-        raise ProtocolError(f"input '{name}': shape {shape} has rank {len(shape)}; the model takes {list(spec.shape)}")
-    for got, want in zip(shape, spec.shape, strict=True):
+    if len(shape) != len(spec.dims):
+        raise ProtocolError(f"input '{name}': shape {shape} has rank {len(shape)}; the model takes {list(spec.dims)}")
+    for got, want in zip(shape, spec.dims, strict=True):
         if got < 1 or (want != -1 and got != want):
-            raise ProtocolError(f"input '{name}': shape {shape}; the model takes {list(spec.shape)} (-1: any size)")
+            raise ProtocolError(f"input '{name}': shape {shape}; the model takes {list(spec.dims)} (-1: any size)")
     count = math.prod(shape)
     dtype = DATATYPES[spec.datatype]
     parameters = tensor.get("parameters") or {}
