@@ -78,7 +78,7 @@ def test_every_command_has_json() -> None:
 
 
 def test_a_typo_in_a_choice_is_refused_with_the_closest() -> None:
-    from torchzoo.options import FORMAT_CHOICES
+    from torchzoo.cli.options import FORMAT_CHOICES
 
     result = run_cli("export", "names", "--format", "onxx")
     assert result.returncode == 2

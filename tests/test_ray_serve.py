@@ -230,7 +230,7 @@ def test_an_address_nothing_answers_at_is_one_line_exit_2(root: Path) -> None:
 
 def test_plain_serve_does_not_import_ray() -> None:
     code = (
-        "import sys, torchzoo.commands.serve, torchzoo.serve_cli.server.run, torchzoo.serve_cli.server.app\n"
+        "import sys, torchzoo.cli.serve, torchzoo.serve_cli.server.run, torchzoo.serve_cli.server.app\n"
         "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

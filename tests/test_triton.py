@@ -35,11 +35,11 @@ from serving import free_port, stop
 from tritonclient.grpc import model_config_pb2 as pb
 from tritonclient.utils import InferenceServerException
 
+from torchzoo.cli.options import FORMAT_CHOICES
 from torchzoo.core import artifact
 from torchzoo.export import triton as triton_export
 from torchzoo.export.exporter import resolve_formats
 from torchzoo.export.triton import MAX_BATCH_SIZE, export_triton
-from torchzoo.options import FORMAT_CHOICES
 from torchzoo.serve_cli import load
 from torchzoo.train import registry
 

@@ -1,4 +1,5 @@
-"""The char-RNN's text codec: fold a name to the tutorial's ASCII alphabet and one-hot encode it.
+"""Text: the char-RNN's codec (fold a name to the tutorial's ASCII alphabet and one-hot encode it), and text
+shown to people (:func:`printable`, :func:`did_you_mean`).
 
 Numpy only, so training (which wraps the arrays in tensors) and the torch-free runtime share one
 implementation. The alphabet is the tutorial's ``string.ascii_letters + " .,;'"`` (57 symbols).
@@ -6,6 +7,7 @@ implementation. The alphabet is the tutorial's ``string.ascii_letters + " .,;'"`
 
 from __future__ import annotations
 
+import difflib
 import string
 import unicodedata
 from collections.abc import Sequence
@@ -32,6 +34,15 @@ def printable(text: str, limit: int | None = 200) -> str:
     )
     return shown + ("..." if limit is not None and len(text) > limit else "")
 
+
+
+def did_you_mean(value: str, choices: Sequence[str], list_known: bool = False) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``; with none close, ``"; known: a, b"`` when
+    ``list_known`` (else nothing). For one-line errors that refuse a name."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; known: {', '.join(choices)}" if list_known else ""
 
 def fold_to_ascii(name: str, alphabet: str = ALPHABET, strict: bool = False) -> str:
     """Fold accents away (NFD, drop combining marks), as the tutorial's ``unicodeToAscii``.

@@ -7,12 +7,12 @@ imports the family modules (and so torch), once, on first use.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import pkgutil
 
 from torchzoo.core.errors import UserInputError
+from torchzoo.core.text_codec import did_you_mean
 from torchzoo.train.spec import ModelSpec
 
 
@@ -41,12 +41,7 @@ def get(name: str) -> ModelSpec:
     by_name = {spec.name: spec for spec in models()}
     if name in by_name:
         return by_name[name]
-    raise UserInputError(f"unknown model '{name}'{suggestion(name, list(by_name))}")
-
-
-def suggestion(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(choices)}"
+    raise UserInputError(f"unknown model '{name}'{did_you_mean(name, list(by_name), list_known=True)}")
 
 
 def resolve(name: str) -> list[ModelSpec]:

@@ -3,7 +3,6 @@ parser with the closest choice, and the check that a command's extra is installe
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ import typer
 from torchzoo.core.artifact import FORMAT_FILES, VARIANT_FORMATS
 from torchzoo.core.errors import UserInputError
 from torchzoo.core.session import PROVIDER_CHOICES
+from torchzoo.core.text_codec import did_you_mean
 
 #: what the train extra brings, by import name
 TRAIN_MODULES = ("torch", "onnx", "onnxscript", "matplotlib", "sklearn")
@@ -33,17 +33,12 @@ def require_train_extra(command: str) -> None:
         )
 
 
-def closest(value: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
 def choice(choices: Sequence[str]) -> Callable[[str], str]:
     """A typer ``parser`` that accepts one of ``choices`` and refuses anything else with the closest."""
 
     def parse(value: str) -> str:
         if value not in choices:
-            raise typer.BadParameter(f"'{value}' is not one of {', '.join(choices)}{closest(value, choices)}")
+            raise typer.BadParameter(f"'{value}' is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
         return value
 
     return parse
@@ -104,7 +99,7 @@ ProfileOpt = Annotated[
     ),
 ]
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Dataset root (default: $TORCHZOO_DATA, ./data, ../shared/data).")
+    Path | None, typer.Option("--data-dir", help="Dataset root (default: $TORCHZOO_DATA, else ./data).")
 ]
 ArtifactsDir = Annotated[
     Path | None, typer.Option("--artifacts-dir", help="Artifact root (default: $TORCHZOO_ARTIFACTS or ./artifacts).")

@@ -20,15 +20,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from torchzoo.core.text_codec import printable as _escape
+from torchzoo.core.text_codec import printable
 
 #: a cell: its text, or (text, rich style) where a style helps a person on a terminal
 Cell = str | tuple[str, str]
 
 
-def printable(text: str) -> str:
-    """``text`` whole, with every control and format character escaped (:func:`torchzoo.core.text_codec.printable`)."""
-    return _escape(str(text), limit=None)
+def _shown(text: object) -> str:
+    """``text`` whole, with every control and format character escaped."""
+    return printable(str(text), limit=None)
 
 
 def _finite(obj: Any) -> Any:
@@ -64,9 +64,9 @@ class Output:
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
         if self.terminal:
-            table = Table(title=printable(title))
+            table = Table(title=_shown(title))
             for column in columns:
-                table.add_column(printable(column), overflow="fold")
+                table.add_column(_shown(column), overflow="fold")
             for row in rows:
                 table.add_row(*(_rich_cell(cell) for cell in row))
             self.console.print(table)
@@ -80,26 +80,39 @@ class Output:
 
     def note(self, text: str) -> None:
         """A side remark for a person (provider chosen, files written): stderr, so stdout stays data."""
-        self.err.print(Text(printable(text)))
+        self.err.print(Text(_shown(text)))
 
 
 def _text(cell: Cell) -> str:
-    return printable(cell[0] if isinstance(cell, tuple) else cell)
+    return _shown(cell[0] if isinstance(cell, tuple) else cell)
 
 
 def _rich_cell(cell: Cell) -> Text:
     if isinstance(cell, tuple):
-        return Text(printable(cell[0]), style=cell[1])
-    return Text(printable(cell))
+        return Text(_shown(cell[0]), style=cell[1])
+    return Text(_shown(cell))
 
 
 def _plain_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns two spaces apart, each as wide as its longest cell; nothing is cut."""
-    header = [printable(c) for c in columns]
+    header = [_shown(c) for c in columns]
     widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
 
-    body = [printable(title), line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+    body = [_shown(title), line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
     return "\n".join(body) + "\n"
+
+
+def fmt_metric(metrics: dict[str, Any] | None) -> str:
+    """The first numeric metric as ``name=value`` (4 significant digits), or ``-``."""
+    for key, value in (metrics or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{key}={value:.4g}"
+    return "-"
+
+
+def status_cell(passed: bool, text: str = "") -> Cell:
+    """A status cell: green ``ok`` (or ``text``) when it passed, else red ``FAIL`` (or ``text``)."""
+    return (text or "ok", "green") if passed else (text or "FAIL", "red")

@@ -1,0 +1,98 @@
+"""``torchzoo bench``: latency, throughput, sizes and memory per runtime and peer; ``--serve``: the HTTP load
+test; ``--scale-out``: Ray Serve replicas. Results go to benchmarks/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from torchzoo.cli.artifacts import trained_specs
+from torchzoo.cli.options import ArtifactsDir, DataDir, JsonFlag, ModelOrAll, require_train_extra
+from torchzoo.cli.output import Output
+from torchzoo.core.errors import TorchzooError
+
+
+def bench(
+    model: ModelOrAll = "all",
+    quick: Annotated[bool, typer.Option(help="A few rounds only (checks that bench runs; numbers are rough).")] = False,
+    training: Annotated[bool, typer.Option(help="Also time the names training against the tutorial's loop.")] = False,
+    tutorial_steps: Annotated[int, typer.Option(help="Tutorial-loop steps timed (scaled to 100,000).")] = 5000,
+    cold_start_repeats: Annotated[int, typer.Option(help="Cold-start runs per command (0: skip).")] = 5,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results.json and results.md go.")] = Path("benchmarks"),
+    update: Annotated[
+        bool, typer.Option(help="Replace only the rows measured now in an existing results.json; keep the rest.")
+    ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Instead: the HTTP load test of 'torchzoo serve' with wrk.")
+    ] = False,
+    scale_out: Annotated[
+        bool,
+        typer.Option("--scale-out", help="Instead: 'serve --ray' 1 vs 2 replicas on a local two-node Ray cluster."),
+    ] = False,
+    artifacts_dir: ArtifactsDir = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*
+    (with --serve: the HTTP load test, benchmarks/serve_results.*; with --scale-out: Ray Serve replicas,
+    benchmarks/scale_out_results.*)."""
+    require_train_extra("bench")
+    from rich.progress import Progress
+
+    from torchzoo import bench as b
+
+    out = Output(as_json)
+    if scale_out:
+        from torchzoo.bench import ray_serve_load
+        from torchzoo.core.paths import artifacts_root
+
+        root = artifacts_root(artifacts_dir)
+        results = ray_serve_load.run(root, seconds=2.0 if quick else 8.0, rounds=1 if quick else 2)
+        results = ray_serve_load.with_batch(results, root, quick)
+        _load_test_results(out, out_dir / "scale_out_results", results, ray_serve_load.render(results))
+        return
+    if serve:
+        from torchzoo.bench import serve_load
+        from torchzoo.core.paths import artifacts_root
+
+        results = serve_load.run(
+            artifacts_root(artifacts_dir), seconds=1.0 if quick else 4.0, soak_seconds=5 if quick else 60
+        )
+        _load_test_results(out, out_dir / "serve_results", results, serve_load.render(results))
+        return
+    root, specs = trained_specs(model, artifacts_dir, need="manifest.json")
+    earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
+    config = b.BenchConfig(quick=quick)
+    results: dict[str, Any] = {"environment": b.environment(), "quick": quick, "models": []}
+    with Progress(console=out.err, transient=True) as progress:
+        task = progress.add_task("bench", total=len(specs))
+        for spec in specs:
+            progress.update(task, description=f"bench {spec.name}")
+            results["models"].append(b.bench_model(spec, root, config))
+            progress.advance(task)
+        tuned = [s for s in specs if s.name in b.SESSION_TUNED]
+        results["session_tuning"] = {s.name: b.session_tuning(s, root, config) for s in tuned}
+        if cold_start_repeats and (root / "names" / "manifest.json").exists():
+            progress.update(task, description="cold start")
+            results["cold_start"] = b.cold_start(root, cold_start_repeats)
+        if training:
+            progress.update(task, description="names training vs the tutorial loop")
+            results["training"] = b.names_training(data_dir, tutorial_steps)
+    if earlier is not None:
+        results = b.merge_results(earlier, results)
+    json_path, md_path = b.write_results(results, out_dir)
+    out.result(results, lambda: out.text(md_path.read_text()))
+    out.note(f"wrote {json_path} and {md_path}")
+
+
+def _load_test_results(out: Output, stem: Path, results: dict[str, Any], markdown: str) -> None:
+    """A load test's STEM.json and STEM.md, shown; lost requests fail the command."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown)
+    out.result(results, lambda: out.text(markdown))
+    if results["lost"]:
+        raise TorchzooError(f"{results['lost']} requests were lost (socket errors or timeouts)")

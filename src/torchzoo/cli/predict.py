@@ -1,0 +1,54 @@
+"""``torchzoo predict MODEL INPUT...``: the exported ONNX graph through onnxruntime (torch is never imported)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from torchzoo.cli.artifacts import artifact_directory
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt, VariantOpt
+from torchzoo.cli.output import Output
+from torchzoo.core.errors import UserInputError
+
+
+def predict(
+    model: Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="names: strings; image models: PNG/JPEG files or a .npy batch; wine: 13 comma-separated "
+            "numbers or a CSV file; moons: 'x1,x2'; linreg/house: a number."
+        ),
+    ],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show.")] = 3,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")] = 0.5,
+    provider: ProviderOpt = "auto",
+    variant: VariantOpt = "fp32",
+    as_json: JsonFlag = False,
+    artifacts_dir: ArtifactsDir = None,
+    require_signature: Annotated[
+        bool, typer.Option("--require-signature", help="Refuse an artifact whose model.sig does not verify.")
+    ] = False,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="Trusted public key (PEM) for model.sig.")] = None,
+) -> None:
+    """Predict with the exported ONNX graph through onnxruntime (torch is never imported)."""
+    from torchzoo.core.tasks import get_task
+    from torchzoo.serve_cli import load
+
+    out = Output(as_json)
+    directory = artifact_directory(model, artifacts_dir)
+    if require_signature and not key:
+        raise UserInputError("--require-signature needs --key PUBLIC_KEY.pem")
+    predictor = load(directory, provider, trusted_keys=key if require_signature or key else None, variant=variant)
+    out.note(f"provider: {predictor.provider}" + (f" ({predictor.notice})" if predictor.notice else ""))
+    results = predictor.predict(inputs, top_k=top_k, threshold=threshold)
+    task = get_task(predictor.task)
+
+    def render() -> None:
+        title = f"{predictor.name}: top-{top_k}" if task.name == "classification" else predictor.name
+        columns = ["input", *task.columns(top_k, threshold, len(predictor.labels))]
+        out.table(title, columns, [[r["input"], *task.cells(r, top_k)] for r in results])
+
+    out.result({"model": predictor.name, "provider": predictor.provider, "results": results}, render)

@@ -1,0 +1,92 @@
+"""``torchzoo serve``: the exported models over HTTP (Open Inference Protocol v2 and KServe v1)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt
+
+
+def serve(
+    models: Annotated[list[str] | None, typer.Argument(help="Model names under the artifact root, or 'all'.")] = None,
+    artifacts_dir: ArtifactsDir = None,
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless told otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    provider: ProviderOpt = "auto",
+    max_batch: Annotated[
+        int, typer.Option(min=1, help="Most samples in one batched run (1: every request runs alone).")
+    ] = 64,
+    max_delay_ms: Annotated[
+        float, typer.Option(min=0.0, help="How long a batch may wait for requests still being read.")
+    ] = 2.0,
+    max_body_bytes: Annotated[int, typer.Option(min=1024, help="Larger request bodies get 413.")] = 8 << 20,
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token for every endpoint but live/ready (or $TORCHZOO_TOKEN).")
+    ] = None,
+    static: Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Deploy the same app as Ray Serve replicas (the ray extra).")
+    ] = False,
+    replicas: Annotated[int | None, typer.Option(min=1, help="With --ray: this many replicas (default 1).")] = None,
+    autoscale: Annotated[
+        str | None, typer.Option(metavar="MIN:MAX", help="With --ray: Serve autoscales between MIN and MAX.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="With --ray: join this Ray cluster (e.g. 'auto', 'HOST:6379').")
+    ] = None,
+    replica_cpus: Annotated[float, typer.Option(min=0.01, help="With --ray: CPUs Ray reserves per replica.")] = 1.0,
+    proxy_location: Annotated[
+        str,
+        typer.Option(help="With --ray: Serve's HTTP proxy on the head node, or on every node (head|every-node)."),
+    ] = "head",
+    deploy_timeout: Annotated[
+        float, typer.Option(min=1.0, help="With --ray: seconds to wait for every replica to be running.")
+    ] = 300.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Serve exported models over HTTP: Open Inference Protocol v2 (JSON and binary tensors), KServe v1
+    raw inputs, /metrics; dynamic batching; SIGTERM drains requests in flight. --ray: the same app as Ray Serve
+    replicas, on a local Ray instance or the cluster at --address."""
+    from torchzoo.core.errors import UserInputError
+    from torchzoo.core.paths import artifacts_root
+    from torchzoo.serve_cli.server.app import ServeConfig
+    from torchzoo.serve_cli.server.run import serve as run_server
+
+    ray_only = {"--replicas": replicas, "--autoscale": autoscale, "--address": address}
+    if not ray and any(v is not None for v in ray_only.values()):
+        given = [k for k, v in ray_only.items() if v is not None]
+        raise UserInputError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} only used with --ray")
+    if static is not None and not static.is_dir():
+        raise UserInputError(f"--static {static}: not a directory")
+    config = ServeConfig(
+        max_batch=max_batch,
+        max_delay_ms=max_delay_ms,
+        max_body_bytes=max_body_bytes,
+        token=token or os.environ.get("TORCHZOO_TOKEN") or None,
+        static_dir=static,
+    )
+    if ray:
+        from torchzoo.serve_cli.server import ray_deploy
+
+        scale = ray_deploy.scaling(replicas, autoscale)
+        ray_deploy.require_ray()
+        ray_deploy.serve_on_ray(
+            models or [],
+            artifacts_root(artifacts_dir),
+            host,
+            port,
+            provider,
+            config,
+            as_json,
+            scale,
+            address,
+            proxy_location,
+            replica_cpus,
+            deploy_timeout,
+        )
+        return
+    run_server(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)
