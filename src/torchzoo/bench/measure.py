@@ -25,7 +25,7 @@ from torchzoo.core import artifact
 from torchzoo.core.clock import utc_minute
 from torchzoo.core.errors import first_line
 from torchzoo.core.session import PROVIDERS, create_session, import_onnxruntime
-from torchzoo.export.formats import quiet
+from torchzoo.export.context import quiet
 from torchzoo.train.runner import load_trained
 from torchzoo.train.spec import ModelSpec
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from torchzoo.core import artifact
+from torchzoo.core.session import create_session
 from torchzoo.train.runner import load_trained
 from torchzoo.train.spec import ModelSpec
 
@@ -47,9 +48,7 @@ def peer_loaders(spec: ModelSpec, root: Path, input_names: list[str], manifest: 
 
     def variant(filename: str) -> Loader:
         def load() -> Callable[[Batch], Any]:
-            from torchzoo.bench.measure import ort_session
-
-            session = ort_session(directory / filename)
+            session = create_session(directory / filename, "cpu").session
             return lambda xs: session.run(None, dict(zip(input_names, xs, strict=True)))
 
         return load

@@ -22,8 +22,9 @@ import torch
 from torchzoo.core import artifact
 from torchzoo.core.errors import ArtifactError, UserInputError, first_line
 from torchzoo.core.graph_check import check_graph
+from torchzoo.export.context import ExportContext, quiet, torch_runner
 from torchzoo.export.equivalence import FormatReport, check_format
-from torchzoo.export.formats import FORMATS, ExportContext, quiet, torch_runner
+from torchzoo.export.formats import FORMATS
 from torchzoo.export.manifest import build_manifest
 from torchzoo.export.variants import (
     VARIANTS,

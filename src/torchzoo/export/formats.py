@@ -7,12 +7,7 @@ passes) and returns what the manifest should record about how the file was made.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,62 +17,12 @@ from torch import nn
 
 from torchzoo.core import artifact
 from torchzoo.core.session import OPTIMIZATION_LEVELS, create_session
+from torchzoo.export.context import ExportContext, ExportFormat, dynamic_shapes, quiet, torch_runner
 from torchzoo.export.equivalence import Runner
-from torchzoo.export.variants import Heldout, write_fp16, write_int8
-from torchzoo.train.family import Family
-from torchzoo.train.spec import ModelSpec
+from torchzoo.export.pt2 import pt2_runners, write_pt2
+from torchzoo.export.variants import write_fp16, write_int8
 
 OPSET = 18
-
-
-@dataclass
-class ExportContext:
-    """Everything a writer or runner factory needs about the model being exported."""
-
-    spec: ModelSpec
-    family: Family
-    model: nn.Module
-    record: dict[str, Any]  # train.json
-    example: tuple[torch.Tensor, ...]  # real held-out inputs used to trace/export
-    #: the held-out test set the int8/fp16 variants are checked on (None: the family has none)
-    heldout: Heldout | None = None
-    #: model-ready training inputs the static int8 quantizer calibrates on (None: the family has none)
-    calibration: tuple[np.ndarray, ...] | None = None
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    name: str
-    filename: str
-    write: Callable[[ExportContext, Path], dict[str, Any]]
-    runners: Callable[[ExportContext, Path], dict[str, Runner]]
-
-
-def torch_runner(model: nn.Module) -> Runner:
-    def run(inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-        with torch.no_grad():
-            out = model(*(torch.from_numpy(a) for a in inputs))
-        outs = out if isinstance(out, tuple | list) else (out,)
-        return [o.detach().cpu().numpy() for o in outs]
-
-    return run
-
-
-@contextlib.contextmanager
-def quiet() -> Any:
-    """Keep exporter chatter (deprecation warnings, progress prints, torchvision notices) out of sight."""
-    names = ("torch.onnx", "torch.export", "torch._export", "torch._dynamo", "onnxscript")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 # --- state_dict -------------------------------------------------------------------------------------
@@ -120,21 +65,6 @@ def torchscript_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
 # --- ONNX -------------------------------------------------------------------------------------------
 
 
-def _dynamic_shapes(family: Family) -> dict[str, dict[int, Any]]:
-    dims: dict[str, Any] = {}
-    shapes: dict[str, dict[int, Any]] = {}
-    for spec in family.inputs:
-        axes = {}
-        for axis, size in enumerate(spec.shape):
-            if isinstance(size, str):
-                if size not in dims:
-                    low, high = family.dim_bounds.get(size, (1, None))
-                    dims[size] = torch.export.Dim(size, min=low, max=high) if high else torch.export.Dim(size)
-                axes[axis] = dims[size]
-        shapes[spec.name] = axes
-    return shapes
-
-
 def metadata_props(record: dict[str, Any]) -> dict[str, str]:
     """The manifest's essentials, stored in the graph itself so a bare model.onnx describes itself."""
     return {
@@ -173,7 +103,7 @@ def _export_dynamo(module: nn.Module, ctx: ExportContext) -> Any:
         dynamo=True,
         input_names=[t.name for t in family.inputs],
         output_names=[t.name for t in family.outputs],
-        dynamic_shapes=_dynamic_shapes(family),
+        dynamic_shapes=dynamic_shapes(family),
         opset_version=OPSET,
         external_data=False,
         verbose=False,
@@ -224,21 +154,10 @@ def onnx_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
     return runners
 
 
-def _pt2(name: str) -> Callable[[ExportContext, Path], Any]:
-    """A function of torchzoo.export.pt2 (which builds on this module), imported when first called."""
-
-    def call(ctx: ExportContext, path: Path) -> Any:
-        from torchzoo.export import pt2
-
-        return getattr(pt2, name)(ctx, path)
-
-    return call
-
-
 _WRITERS = {
     "state_dict": (write_state_dict, state_dict_runners),
     "torchscript": (write_torchscript, torchscript_runners),
-    "pt2": (_pt2("write_pt2"), _pt2("pt2_runners")),
+    "pt2": (write_pt2, pt2_runners),
     "onnx": (write_onnx, onnx_runners),
     # the variants' runners are not used: torchzoo.export.variants checks them by task accuracy
     "onnx-int8": (write_int8, onnx_runners),

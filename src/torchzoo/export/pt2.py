@@ -18,15 +18,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchzoo.export.context import ExportContext, dynamic_shapes, quiet, torch_runner
 from torchzoo.export.equivalence import Runner
-from torchzoo.export.formats import ExportContext, _dynamic_shapes, quiet, torch_runner
 from torchzoo.export.torch_private import reset_traces, rnn_while_loop_decompositions
 
 
 def write_pt2(ctx: ExportContext, target: Path) -> dict[str, Any]:
     family = ctx.family
     module = family.onnx_module(ctx.model).eval()
-    dims = _dynamic_shapes(family)
+    dims = dynamic_shapes(family)
     recurrent = any(isinstance(m, nn.GRU | nn.LSTM) for m in module.modules())
     reset_traces()  # a trace cached by another model's export can pin this one's sequence axis
     try:
