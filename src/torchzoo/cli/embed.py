@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from torchzoo.cli.artifacts import artifact_directory
-from torchzoo.cli.options import ArtifactsDir, JsonFlag
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ModelOrPath
 from torchzoo.cli.output import Output
 
 
 def embed(
-    model: Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")],
+    model: ModelOrPath,
     out: Annotated[Path, typer.Option("--out", help="The bundle's directory (created).")],
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,

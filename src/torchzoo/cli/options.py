@@ -105,3 +105,6 @@ ArtifactsDir = Annotated[
     Path | None, typer.Option("--artifacts-dir", help="Artifact root (default: $TORCHZOO_ARTIFACTS or ./artifacts).")
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Complete, machine-readable JSON on stdout.")]
+ModelOrPath = Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")]
+TopK = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show.")]
+Threshold = Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")]

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from torchzoo.cli.artifacts import artifact_directory
-from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt, VariantOpt
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ModelOrPath, ProviderOpt, Threshold, TopK, VariantOpt
 from torchzoo.cli.output import Output
 from torchzoo.core.errors import UserInputError
 
 
 def predict(
-    model: Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")],
+    model: ModelOrPath,
     inputs: Annotated[
         list[str],
         typer.Argument(
@@ -22,8 +22,8 @@ def predict(
             "numbers or a CSV file; moons: 'x1,x2'; linreg/house: a number."
         ),
     ],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show.")] = 3,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")] = 0.5,
+    top_k: TopK = 3,
+    threshold: Threshold = 0.5,
     provider: ProviderOpt = "auto",
     variant: VariantOpt = "fp32",
     as_json: JsonFlag = False,

@@ -9,33 +9,36 @@ from typing import Annotated, Any
 import typer
 
 from torchzoo.cli.artifacts import artifact_directory
-from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt, VariantOpt
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ModelOrPath, ProviderOpt, Threshold, TopK, VariantOpt
 from torchzoo.cli.output import Output
+
+Source = Annotated[
+    str,
+    typer.Argument(
+        metavar="INPUT",
+        help="Image models: a directory of PNG/JPEG files (recursive); tabular models: a CSV file; "
+        "names: a text file, one name per line.",
+    ),
+]
+OutputFile = Annotated[str, typer.Option("--output", "-o", help="The JSONL file of rows (written atomically).")]
+BatchSize = Annotated[int, typer.Option(min=1, max=10_000, help="Inputs per onnxruntime run.")]
+Ray = Annotated[bool, typer.Option("--ray", help="Run as a Ray Data job (the ray extra).")]
+Address = Annotated[str | None, typer.Option(help="With --ray: join this Ray cluster (e.g. 'auto', 'HOST:6379').")]
+Actors = Annotated[int | None, typer.Option(min=1, help="With --ray: actors, each with its own session (default 2).")]
 
 
 def predict_batch(
-    model: Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")],
-    source: Annotated[
-        str,
-        typer.Argument(
-            metavar="INPUT",
-            help="Image models: a directory of PNG/JPEG files (recursive); tabular models: a CSV file; "
-            "names: a text file, one name per line.",
-        ),
-    ],
-    output: Annotated[str, typer.Option("--output", "-o", help="The JSONL file of rows (written atomically).")],
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Inputs per onnxruntime run.")] = 256,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels per row.")] = 3,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary/multi-label threshold.")] = 0.5,
+    model: ModelOrPath,
+    source: Source,
+    output: OutputFile,
+    batch_size: BatchSize = 256,
+    top_k: TopK = 3,
+    threshold: Threshold = 0.5,
     provider: ProviderOpt = "auto",
     variant: VariantOpt = "fp32",
-    ray: Annotated[bool, typer.Option("--ray", help="Run as a Ray Data job (the ray extra).")] = False,
-    address: Annotated[
-        str | None, typer.Option(help="With --ray: join this Ray cluster (e.g. 'auto', 'HOST:6379').")
-    ] = None,
-    actors: Annotated[
-        int | None, typer.Option(min=1, help="With --ray: actors, each with its own session (default 2).")
-    ] = None,
+    ray: Ray = False,
+    address: Address = None,
+    actors: Actors = None,
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -10,42 +10,47 @@ import typer
 
 from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt
 
+Models = Annotated[list[str] | None, typer.Argument(help="Model names under the artifact root, or 'all'.")]
+Host = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless told otherwise.")]
+Port = Annotated[int, typer.Option(min=0, max=65535)]
+MaxBatch = Annotated[int, typer.Option(min=1, help="Most samples in one batched run (1: every request runs alone).")]
+MaxDelayMs = Annotated[float, typer.Option(min=0.0, help="How long a batch may wait for requests still being read.")]
+MaxBodyBytes = Annotated[int, typer.Option(min=1024, help="Larger request bodies get 413.")]
+Token = Annotated[str | None, typer.Option(help="Bearer token for every endpoint but live/ready (or $TORCHZOO_TOKEN).")]
+Static = Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")]
+Ray = Annotated[bool, typer.Option("--ray", help="Deploy the same app as Ray Serve replicas (the ray extra).")]
+Replicas = Annotated[int | None, typer.Option(min=1, help="With --ray: this many replicas (default 1).")]
+Autoscale = Annotated[
+    str | None, typer.Option(metavar="MIN:MAX", help="With --ray: Serve autoscales between MIN and MAX.")
+]
+Address = Annotated[str | None, typer.Option(help="With --ray: join this Ray cluster (e.g. 'auto', 'HOST:6379').")]
+ReplicaCpus = Annotated[float, typer.Option(min=0.01, help="With --ray: CPUs Ray reserves per replica.")]
+ProxyLocation = Annotated[
+    str, typer.Option(help="With --ray: Serve's HTTP proxy on the head node, or on every node (head|every-node).")
+]
+DeployTimeout = Annotated[
+    float, typer.Option(min=1.0, help="With --ray: seconds to wait for every replica to be running.")
+]
+
 
 def serve(
-    models: Annotated[list[str] | None, typer.Argument(help="Model names under the artifact root, or 'all'.")] = None,
+    models: Models = None,
     artifacts_dir: ArtifactsDir = None,
-    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless told otherwise.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
     provider: ProviderOpt = "auto",
-    max_batch: Annotated[
-        int, typer.Option(min=1, help="Most samples in one batched run (1: every request runs alone).")
-    ] = 64,
-    max_delay_ms: Annotated[
-        float, typer.Option(min=0.0, help="How long a batch may wait for requests still being read.")
-    ] = 2.0,
-    max_body_bytes: Annotated[int, typer.Option(min=1024, help="Larger request bodies get 413.")] = 8 << 20,
-    token: Annotated[
-        str | None, typer.Option(help="Bearer token for every endpoint but live/ready (or $TORCHZOO_TOKEN).")
-    ] = None,
-    static: Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")] = None,
-    ray: Annotated[
-        bool, typer.Option("--ray", help="Deploy the same app as Ray Serve replicas (the ray extra).")
-    ] = False,
-    replicas: Annotated[int | None, typer.Option(min=1, help="With --ray: this many replicas (default 1).")] = None,
-    autoscale: Annotated[
-        str | None, typer.Option(metavar="MIN:MAX", help="With --ray: Serve autoscales between MIN and MAX.")
-    ] = None,
-    address: Annotated[
-        str | None, typer.Option(help="With --ray: join this Ray cluster (e.g. 'auto', 'HOST:6379').")
-    ] = None,
-    replica_cpus: Annotated[float, typer.Option(min=0.01, help="With --ray: CPUs Ray reserves per replica.")] = 1.0,
-    proxy_location: Annotated[
-        str,
-        typer.Option(help="With --ray: Serve's HTTP proxy on the head node, or on every node (head|every-node)."),
-    ] = "head",
-    deploy_timeout: Annotated[
-        float, typer.Option(min=1.0, help="With --ray: seconds to wait for every replica to be running.")
-    ] = 300.0,
+    max_batch: MaxBatch = 64,
+    max_delay_ms: MaxDelayMs = 2.0,
+    max_body_bytes: MaxBodyBytes = 8 << 20,
+    token: Token = None,
+    static: Static = None,
+    ray: Ray = False,
+    replicas: Replicas = None,
+    autoscale: Autoscale = None,
+    address: Address = None,
+    replica_cpus: ReplicaCpus = 1.0,
+    proxy_location: ProxyLocation = "head",
+    deploy_timeout: DeployTimeout = 300.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Serve exported models over HTTP: Open Inference Protocol v2 (JSON and binary tensors), KServe v1
@@ -54,6 +59,7 @@ def serve(
     from torchzoo.core.errors import UserInputError
     from torchzoo.core.paths import artifacts_root
     from torchzoo.serve_cli.server.app import ServeConfig
+    from torchzoo.serve_cli.server.run import ServeTarget
     from torchzoo.serve_cli.server.run import serve as run_server
 
     ray_only = {"--replicas": replicas, "--autoscale": autoscale, "--address": address}
@@ -69,24 +75,14 @@ def serve(
         token=token or os.environ.get("TORCHZOO_TOKEN") or None,
         static_dir=static,
     )
-    if ray:
-        from torchzoo.serve_cli.server import ray_deploy
-
-        scale = ray_deploy.scaling(replicas, autoscale)
-        ray_deploy.require_ray()
-        ray_deploy.serve_on_ray(
-            models or [],
-            artifacts_root(artifacts_dir),
-            host,
-            port,
-            provider,
-            config,
-            as_json,
-            scale,
-            address,
-            proxy_location,
-            replica_cpus,
-            deploy_timeout,
-        )
+    target = ServeTarget(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)
+    if not ray:
+        run_server(target)
         return
-    run_server(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)
+    from torchzoo.serve_cli.server import ray_deploy
+
+    options = ray_deploy.RayOptions(
+        ray_deploy.scaling(replicas, autoscale), address, proxy_location, replica_cpus, deploy_timeout
+    )
+    ray_deploy.require_ray()
+    ray_deploy.serve_on_ray(target, options)

@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 
 from torchzoo.cli.artifacts import artifact_directory
-from torchzoo.cli.options import ArtifactsDir, JsonFlag
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ModelOrPath
 from torchzoo.cli.output import Output
 
 
 def sign(
-    model: Annotated[str, typer.Argument(help="Model name (artifacts/<model>) or a path to an artifact directory.")],
+    model: ModelOrPath,
     key: Annotated[Path, typer.Option("--key", help="ECDSA private key (PEM), e.g. from openssl ecparam.")],
     artifacts_dir: ArtifactsDir = None,
     as_json: JsonFlag = False,

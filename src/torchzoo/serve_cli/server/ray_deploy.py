@@ -6,7 +6,6 @@ Ray is imported only here and only when ``--ray`` is given; nothing in this modu
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import socket
@@ -20,7 +19,15 @@ from typing import Any
 
 from torchzoo.core.errors import TorchzooError, UserInputError, first_line
 from torchzoo.serve_cli.server.app import ServeConfig, create_app
-from torchzoo.serve_cli.server.run import bind, config_summary, load_models, model_directories
+from torchzoo.serve_cli.server.run import (
+    ServeTarget,
+    bind,
+    config_summary,
+    load_models,
+    load_or_refuse,
+    model_directories,
+    write_summary,
+)
 
 log = logging.getLogger("torchzoo.serve")
 APP_NAME = "torchzoo"
@@ -249,76 +256,84 @@ def _shutdown(started_here: bool) -> None:
         ray.shutdown()
 
 
-def serve_on_ray(
-    names: list[str],
-    root: Path,
-    host: str,
-    port: int,
-    provider: str,
-    config: ServeConfig,
-    as_json: bool,
-    scale: Scaling,
-    address: str | None,
-    proxy_location: str,
-    replica_cpus: float,
-    deploy_timeout: float,
-) -> None:
+@dataclass(frozen=True)
+class RayOptions:
+    """How ``serve --ray`` deploys: the replicas, the cluster to join (None: a local Ray instance of this
+    process's own), where Serve's proxies run, the CPUs reserved per replica and how long to wait for them."""
+
+    scale: Scaling = Scaling()
+    address: str | None = None
+    proxy_location: str = "head"
+    replica_cpus: float = 1.0
+    deploy_timeout: float = 300.0
+
+
+def serve_on_ray(target: ServeTarget, options: RayOptions) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     require_ray()
-    if port == 0:
-        raise UserInputError("--port 0 is not supported with --ray: Serve's proxy needs a fixed port")
-    if proxy_location not in PROXY_LOCATIONS:
-        raise UserInputError(f"--proxy-location {proxy_location}: choose {', '.join(PROXY_LOCATIONS)}")
-    directories = model_directories(names, root)
-    if address is None:
-        bind(host, port).close()  # the proxy will run here: a port in use is said before Ray starts
-    served, refused = load_models(directories, provider)  # checked here once, so refusals are said once
-    for name, reason in refused.items():
-        log.warning(f"not serving {name}: {reason}")
-    if not served:
-        raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
+    _check(target, options)
+    directories = model_directories(target.names, target.root)
+    if options.address is None:
+        bind(target.host, target.port).close()  # the proxy will run here: a port in use is said before Ray starts
+    served, refused = load_or_refuse(directories, target.provider)  # checked here once, so refusals are said once
     providers = {n: p.provider for n, p in served.items()}
     del served
     # Ray prints its workers' and raylets' output lines to the driver's sys.stdout: they go to stderr here,
     # so that stdout holds only the --json summary
     stdout, sys.stdout = sys.stdout, sys.stderr
     try:
-        _connect(address)
+        _connect(options.address)
     except BaseException:
         sys.stdout = stdout
         raise
     stop = Stop()  # after ray.init, whose own handlers would print a stack trace on SIGTERM
-    from ray import serve
-
     try:
-        serve.start(proxy_location=PROXY_LOCATIONS[proxy_location], http_options={"host": host, "port": port})
-        deployment = serve.deployment(serve.ingress()(Replica)).options(
-            **deployment_options(scale, config, replica_cpus)
-        )
         paths = {name: str(directories[name].resolve()) for name in providers}
-        _deploy(deployment.bind(paths, provider, config), stop, deploy_timeout)
+        _start_and_deploy(target, options, paths, stop)
         if stop.event.is_set():
             return
-        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-        summary = {
-            "url": url,
-            "ray": {
-                "address": address or "local",
-                "scaling": scale.describe(),
-                "replicas_running": _running_replicas(),
-                "nodes": _alive_nodes(),
-            },
-            "models": {n: {"provider": p} for n, p in providers.items()},
-            "not_served": refused,
-            **config_summary(config),
-        }
-        if as_json:
-            stdout.write(json.dumps(summary) + "\n")
-            stdout.flush()
-        log.info(f"serving {', '.join(providers)} on Ray Serve ({scale.describe()}, {summary['ray']['address']})")
-        log.info(f"listening on {url} (Open Inference Protocol v2, KServe v1 :predict)")
+        if target.as_json:
+            write_summary(_summary(target, options, providers, refused), stdout)
+        where = options.address or "local"
+        log.info(f"serving {', '.join(providers)} on Ray Serve ({options.scale.describe()}, {where})")
+        log.info(f"listening on {target.url} (Open Inference Protocol v2, KServe v1 :predict)")
         stop.wait()
         log.info(f"{signal.Signals(stop.signal or signal.SIGTERM).name}: shutting Ray Serve down")
     finally:
-        _shutdown(started_here=address is None)
+        _shutdown(started_here=options.address is None)
         sys.stdout = stdout
+
+
+def _check(target: ServeTarget, options: RayOptions) -> None:
+    if target.port == 0:
+        raise UserInputError("--port 0 is not supported with --ray: Serve's proxy needs a fixed port")
+    if options.proxy_location not in PROXY_LOCATIONS:
+        raise UserInputError(f"--proxy-location {options.proxy_location}: choose {', '.join(PROXY_LOCATIONS)}")
+
+
+def _start_and_deploy(target: ServeTarget, options: RayOptions, paths: dict[str, str], stop: Stop) -> None:
+    from ray import serve
+
+    http = {"host": target.host, "port": target.port}
+    serve.start(proxy_location=PROXY_LOCATIONS[options.proxy_location], http_options=http)
+    deployment = serve.deployment(serve.ingress()(Replica)).options(
+        **deployment_options(options.scale, target.config, options.replica_cpus)
+    )
+    _deploy(deployment.bind(paths, target.provider, target.config), stop, options.deploy_timeout)
+
+
+def _summary(
+    target: ServeTarget, options: RayOptions, providers: dict[str, str], refused: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "url": target.url,
+        "ray": {
+            "address": options.address or "local",
+            "scaling": options.scale.describe(),
+            "replicas_running": _running_replicas(),
+            "nodes": _alive_nodes(),
+        },
+        "models": {n: {"provider": p} for n, p in providers.items()},
+        "not_served": refused,
+        **config_summary(target.config),
+    }

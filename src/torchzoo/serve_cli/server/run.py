@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,40 @@ from torchzoo.serve_cli.server.heads import BoundedHttpToolsProtocol
 
 log = logging.getLogger("torchzoo.serve")
 GRACEFUL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class ServeTarget:
+    """What ``torchzoo serve`` serves and where: the models (names, or ``all``) under the artifact root, the
+    address, the onnxruntime provider, the app's settings, and whether the start-up summary is JSON."""
+
+    names: list[str]
+    root: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    provider: str = "auto"
+    config: ServeConfig = field(default_factory=ServeConfig)
+    as_json: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
+
+
+def load_or_refuse(directories: dict[str, Path], provider: str) -> tuple[dict[str, Predictor], dict[str, str]]:
+    """:func:`load_models`, each refusal logged; no model at all is a one-line UserInputError."""
+    served, refused = load_models(directories, provider)
+    for name, reason in refused.items():
+        log.warning(f"not serving {name}: {reason}")
+    if not served:
+        raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
+    return served, refused
+
+
+def write_summary(summary: dict[str, Any], stream: Any) -> None:
+    """The start-up summary, one JSON line (``--json``)."""
+    stream.write(json.dumps(summary) + "\n")
+    stream.flush()
 
 
 def model_directories(names: list[str], root: Path) -> dict[str, Path]:
@@ -94,37 +129,28 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(
-    names: list[str], root: Path, host: str, port: int, provider: str, config: ServeConfig, as_json: bool
-) -> None:
+def serve(target: ServeTarget) -> None:
     import uvicorn
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    directories = model_directories(names, root)
-    sock = bind(host, port)  # before loading: a port in use is said at once
-    port = sock.getsockname()[1]
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    served, refused = load_models(directories, provider)
-    for name, reason in refused.items():
-        log.warning(f"not serving {name}: {reason}")
-    if not served:
-        raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
-    summary: dict[str, Any] = {
-        "url": url,
-        "models": {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()},
-        "not_served": refused,
-        **config_summary(config),
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-        sys.stdout.flush()
+    directories = model_directories(target.names, target.root)
+    sock = bind(target.host, target.port)  # before loading: a port in use is said at once
+    target = replace(target, port=sock.getsockname()[1])
+    served, refused = load_or_refuse(directories, target.provider)
+    if target.as_json:
+        models = {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()}
+        write_summary(
+            {"url": target.url, "models": models, "not_served": refused, **config_summary(target.config)}, sys.stdout
+        )
     for name, predictor in served.items():
         notice = f" ({predictor.notice})" if predictor.notice else ""
         log.info(f"serving {name} on provider {predictor.provider}{notice}")
-    log.info(f"listening on {url} (Open Inference Protocol v2, KServe v1 :predict)")
-    if config.token is None and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
-        log.warning(f"{host} is reachable from other machines and no --token is set: anyone there can use the models")
-    app = create_app(served, config)
+    log.info(f"listening on {target.url} (Open Inference Protocol v2, KServe v1 :predict)")
+    if target.config.token is None and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+        log.warning(
+            f"{target.host} is reachable from other machines and no --token is set: anyone there can use the models"
+        )
+    app = create_app(served, target.config)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
