@@ -14,24 +14,30 @@ from torchzoo.cli.options import ArtifactsDir, DataDir, JsonFlag, ModelOrAll, re
 from torchzoo.cli.output import Output
 from torchzoo.core.errors import TorchzooError
 
+Quick = Annotated[bool, typer.Option(help="A few rounds only (checks that bench runs; numbers are rough).")]
+Training = Annotated[bool, typer.Option(help="Also time the names training against the tutorial's loop.")]
+TutorialSteps = Annotated[int, typer.Option(help="Tutorial-loop steps timed (scaled to 100,000).")]
+ColdStartRepeats = Annotated[int, typer.Option(help="Cold-start runs per command (0: skip).")]
+OutDir = Annotated[Path, typer.Option("--out", help="Where results.json and results.md go.")]
+Update = Annotated[
+    bool, typer.Option(help="Replace only the rows measured now in an existing results.json; keep the rest.")
+]
+Serve = Annotated[bool, typer.Option("--serve", help="Instead: the HTTP load test of 'torchzoo serve' with wrk.")]
+ScaleOut = Annotated[
+    bool, typer.Option("--scale-out", help="Instead: 'serve --ray' 1 vs 2 replicas on a local two-node Ray cluster.")
+]
+
 
 def bench(
     model: ModelOrAll = "all",
-    quick: Annotated[bool, typer.Option(help="A few rounds only (checks that bench runs; numbers are rough).")] = False,
-    training: Annotated[bool, typer.Option(help="Also time the names training against the tutorial's loop.")] = False,
-    tutorial_steps: Annotated[int, typer.Option(help="Tutorial-loop steps timed (scaled to 100,000).")] = 5000,
-    cold_start_repeats: Annotated[int, typer.Option(help="Cold-start runs per command (0: skip).")] = 5,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where results.json and results.md go.")] = Path("benchmarks"),
-    update: Annotated[
-        bool, typer.Option(help="Replace only the rows measured now in an existing results.json; keep the rest.")
-    ] = False,
-    serve: Annotated[
-        bool, typer.Option("--serve", help="Instead: the HTTP load test of 'torchzoo serve' with wrk.")
-    ] = False,
-    scale_out: Annotated[
-        bool,
-        typer.Option("--scale-out", help="Instead: 'serve --ray' 1 vs 2 replicas on a local two-node Ray cluster."),
-    ] = False,
+    quick: Quick = False,
+    training: Training = False,
+    tutorial_steps: TutorialSteps = 5000,
+    cold_start_repeats: ColdStartRepeats = 5,
+    out_dir: OutDir = Path("benchmarks"),
+    update: Update = False,
+    serve: Serve = False,
+    scale_out: ScaleOut = False,
     artifacts_dir: ArtifactsDir = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
@@ -40,30 +46,46 @@ def bench(
     (with --serve: the HTTP load test, benchmarks/serve_results.*; with --scale-out: Ray Serve replicas,
     benchmarks/scale_out_results.*)."""
     require_train_extra("bench")
-    from rich.progress import Progress
-
-    from torchzoo import bench as b
+    from torchzoo.core.paths import artifacts_root
 
     out = Output(as_json)
     if scale_out:
         from torchzoo.bench import ray_serve_load
-        from torchzoo.core.paths import artifacts_root
 
         root = artifacts_root(artifacts_dir)
         results = ray_serve_load.run(root, seconds=2.0 if quick else 8.0, rounds=1 if quick else 2)
         results = ray_serve_load.with_batch(results, root, quick)
         _load_test_results(out, out_dir / "scale_out_results", results, ray_serve_load.render(results))
-        return
-    if serve:
+    elif serve:
         from torchzoo.bench import serve_load
-        from torchzoo.core.paths import artifacts_root
 
-        results = serve_load.run(
-            artifacts_root(artifacts_dir), seconds=1.0 if quick else 4.0, soak_seconds=5 if quick else 60
-        )
+        root = artifacts_root(artifacts_dir)
+        results = serve_load.run(root, seconds=1.0 if quick else 4.0, soak_seconds=5 if quick else 60)
         _load_test_results(out, out_dir / "serve_results", results, serve_load.render(results))
-        return
-    root, specs = trained_specs(model, artifacts_dir, need="manifest.json")
+    else:
+        root, specs = trained_specs(model, artifacts_dir, need="manifest.json")
+        measure = {"quick": quick, "training": training, "tutorial_steps": tutorial_steps, "data_dir": data_dir}
+        _bench_models(out, root, specs, out_dir, update, cold_start_repeats, **measure)
+
+
+def _bench_models(
+    out: Output,
+    root: Path,
+    specs: list[Any],
+    out_dir: Path,
+    update: bool,
+    cold_start_repeats: int,
+    *,
+    quick: bool,
+    training: bool,
+    tutorial_steps: int,
+    data_dir: Path | None,
+) -> None:
+    """The runtimes and peers of every model, side by side, into OUT/results.{json,md}."""
+    from rich.progress import Progress
+
+    from torchzoo import bench as b
+
     earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
     config = b.BenchConfig(quick=quick)
     results: dict[str, Any] = {"environment": b.environment(), "quick": quick, "models": []}
