@@ -30,8 +30,8 @@ def report_row(model: str, report: Any, failure_report: Path | None = None) -> d
         "heldout_top1_agreement": min(agreements) if agreements else None,
         "runners": len({r.runner for r in report.rows}),
         # a refused int8/fp16 variant is not published and not a failure (torchzoo.export.variants)
-        "refused": getattr(report, "refused", None),
-        "passed": report.passed or bool(getattr(report, "refused", None)),
+        "refused": report.refused,
+        "passed": report.acceptable,
         "error": None if report.passed else report.summary(),
         "failures": report.failures(),
         "failure_report": str(failure_report) if failure_report and not report.passed else None,

@@ -53,6 +53,16 @@ class FormatReport:
         return self.error is None and bool(self.rows) and all(r.passed for r in self.rows)
 
     @property
+    def refused(self) -> str | None:
+        """Why the format was not made, when that is allowed (an int8/fp16 variant that does not apply)."""
+        return None
+
+    @property
+    def acceptable(self) -> bool:
+        """Passed, or refused where refusing is allowed: not a failure of the export."""
+        return self.passed or self.refused is not None
+
+    @property
     def max_abs(self) -> float:
         return max((r.max_abs for r in self.rows), default=float("nan"))
 

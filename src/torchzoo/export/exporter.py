@@ -206,7 +206,7 @@ def export_model(
                     info = {**info, "check": "task accuracy vs float32 (see variants)"}
                     info["accuracy_check"] = report.accuracy
                 kept[name] = {**info, "equivalence": "passed", "max_abs_diff": report.max_abs}
-            if not all(r.passed or getattr(r, "refused", None) for r in reports):
+            if not all(r.acceptable for r in reports):
                 raise _Unpublished
             artifact.write_json_atomic(stage / artifact.EQUIVALENCE, equivalence)
             block = manifest_block(spec.task, kept, stage, refused)

@@ -67,7 +67,7 @@ class Refused(Exception):
 class VariantReport(FormatReport):
     """A variant's check: one row (the held-out test set), the metrics, and why it was refused, if it was."""
 
-    refused: str | None = None
+    refused: str | None = None  # type: ignore[assignment]  # a field here, where refusing is allowed
     accuracy: dict[str, Any] = field(default_factory=dict)
 
     @property
