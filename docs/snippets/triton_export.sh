@@ -1,0 +1,1 @@
+torchzoo export all --format triton --repository triton-repo
