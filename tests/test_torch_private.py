@@ -1,4 +1,4 @@
-"""The private torch APIs torchzoo relies on (torchzoo.export.torch_private) are still there and still do
+"""The private torch APIs torchzoo relies on (torchzoo.train.torch_private) are still there and still do
 what export needs: this fails loudly when torch moves past the version they were checked against."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from torchzoo.export import torch_private
+from torchzoo.train import torch_private
 
 
 def test_pinned_torch_version_is_the_installed_one() -> None:
     installed = ".".join(torch.__version__.split("+")[0].split(".")[:2])
     assert installed == torch_private.PINNED_TORCH, (
-        f"torch {torch.__version__} is installed but torchzoo/export/torch_private.py is pinned to "
+        f"torch {torch.__version__} is installed but torchzoo/train/torch_private.py is pinned to "
         f"{torch_private.PINNED_TORCH}: re-check every private API listed there, then update PINNED_TORCH"
     )
 

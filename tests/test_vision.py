@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import ndimage
-
-from conftest import ROOT, Zoo
+from support import Zoo
 
 QUICK_CIFAR_ACCURACY = 0.30  # quick profile (2 epochs, 9,000 images): 0.34-0.36 over seeds 0-2; full >= 0.50
 ORT_RUNNERS = {f"onnxruntime_cpu_opt_{level}" for level in ("disabled", "basic", "extended", "all")}
@@ -29,7 +28,19 @@ def _read(directory: Path, name: str) -> dict:
 # --- cifar10-cnn -------------------------------------------------------------------------------------
 
 
-def test_cifar_quick_profile_reaches_accuracy(zoo: Zoo) -> None:
+def _cifar_data_root_facts(data_root: Path) -> tuple[list[str], bool]:
+    """The training batches in the data root's CIFAR-10 copy, and whether every file has its published md5."""
+    from torchzoo.data.catalog import CIFAR10
+    from torchzoo.data.checksum import matches
+
+    directory = data_root / CIFAR10.relative
+    batches = [f"data_batch_{i}" for i in range(1, 6) if (directory / f"data_batch_{i}").is_file()]
+    published = {f.name: f.checksum for f in CIFAR10.files}
+    read = [*batches, "test_batch", "batches.meta"]
+    return batches, all((directory / n).is_file() and matches(directory / n, published[n])[0] for n in read)
+
+
+def test_cifar_quick_profile_reaches_accuracy(zoo: Zoo, data_root: Path) -> None:
     directory = zoo.trained("cifar10-cnn") / "cifar10-cnn"
     metrics = _read(directory, "metrics.json")
     assert next(iter(metrics)) == "test_accuracy"
@@ -38,7 +49,12 @@ def test_cifar_quick_profile_reaches_accuracy(zoo: Zoo) -> None:
     assert len(metrics["per_class_accuracy"]) == 10
     record = _read(directory, "train.json")
     assert record["dataset"]["stand_in"] is False
-    assert "SUBSET" in record["dataset"]["caveat"] and "JPEG" in record["dataset"]["caveat"]
+    # the caveat says what the data root holds: a SUBSET unless data_batch_1..5 are all there (the download),
+    # rebuilt from JPEG copies unless every file has its published md5
+    batches, official = _cifar_data_root_facts(data_root)
+    assert record["dataset"]["training_batches"] == batches and record["dataset"]["official_files"] is official
+    caveat = record["dataset"].get("caveat", "")
+    assert ("SUBSET" in caveat) is (len(batches) < 5) and ("JPEG" in caveat) is not official
     assert record["dataset"]["validation_images"] == 1000
     assert record["labels"][:3] == ["airplane", "automobile", "bird"]
     assert record["parameters"] == 62_006  # the tutorial's Net
@@ -73,8 +89,7 @@ def test_celeba_learning_rate_warms_up_holds_then_decays() -> None:
     """Full profile: 100 warm-up steps from lr/100, constant, then linear to lr/300 over the last 300 of 2,100."""
     from torchzoo.train.celeba import lr_factor
 
-    recipe = {"warmup_steps": 100, "decay_steps": 300}
-    factors = [lr_factor(step, 2100, recipe) for step in range(2100)]
+    factors = [lr_factor(step, 2100, warmup_steps=100, decay_steps=300) for step in range(2100)]
     assert factors[0] == pytest.approx(0.01) and factors[99] == 1.0
     assert set(factors[99:1801]) == {1.0}
     assert factors[1801] == pytest.approx(299 / 300) and factors[-1] == pytest.approx(1 / 300)
@@ -143,12 +158,12 @@ def test_real_celeba_source_is_refused_with_a_clear_message() -> None:
         spec.family.load_data(spec, None, 0)
 
 
-def test_a_real_celeba_copy_is_reported_as_found_but_unused(tmp_path: Path) -> None:
+def test_a_real_celeba_copy_is_reported_as_found_but_unused(tmp_path: Path, data_root: Path) -> None:
     from torchzoo.train.registry import get
 
     (tmp_path / "celeba" / "img_align_celeba").mkdir(parents=True)
     (tmp_path / "celeba" / "list_attr_celeba.txt").write_text("0\n")
-    (tmp_path / "MNIST").symlink_to((ROOT.parent / "shared" / "data" / "MNIST").resolve())
+    (tmp_path / "MNIST").symlink_to(data_root / "MNIST")
     spec = get("celeba-multilabel")
     family = spec.family
     info = family.dataset_info(spec, family.load_data(spec, tmp_path, 0))

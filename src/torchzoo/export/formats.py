@@ -112,7 +112,7 @@ def _export_dynamo(module: nn.Module, ctx: ExportContext) -> Any:
 
 
 #: the TorchScript-based exporter is retired: the names model, its last user, exports in scan form (see
-#: torchzoo.export.scan_rnn and names.NamesFamily.onnx_exporter_reason for the measurement)
+#: torchzoo.train.scan_rnn and names.NamesFamily.onnx_exporter_reason for the measurement)
 ONNX_EXPORTERS = {"dynamo": ("torch.onnx.export(dynamo=True)", _export_dynamo)}
 
 

@@ -1,10 +1,10 @@
 """The ``.pt2`` format: ``torch.export.export`` + ``torch.export.save``, loaded with ``torch.export.load``.
 
 The module exported is the one the ONNX exporter gets (``family.onnx_module``: the names model's scan form,
-:mod:`torchzoo.export.scan_rnn`), with the same dynamic axes as the ONNX graph (the family's symbolic input
+:mod:`torchzoo.train.scan_rnn`), with the same dynamic axes as the ONNX graph (the family's symbolic input
 dims and ``dim_bounds``), so the ``.pt2`` program and ``model.onnx`` accept the same shapes. A module with
 ``nn.GRU`` / ``nn.LSTM`` is exported inside torch's while-loop decompositions
-(:func:`torchzoo.export.torch_private.rnn_while_loop_decompositions`): without them ``torch.export``
+(:func:`torchzoo.train.torch_private.rnn_while_loop_decompositions`): without them ``torch.export``
 specializes their sequence axis to the example's length. The runner is the loaded program's ``.module()``,
 checked like every other format.
 """
@@ -20,7 +20,7 @@ from torch import nn
 
 from torchzoo.export.context import ExportContext, dynamic_shapes, quiet, torch_runner
 from torchzoo.export.equivalence import Runner
-from torchzoo.export.torch_private import reset_traces, rnn_while_loop_decompositions
+from torchzoo.train.torch_private import reset_traces, rnn_while_loop_decompositions
 
 
 def write_pt2(ctx: ExportContext, target: Path) -> dict[str, Any]:

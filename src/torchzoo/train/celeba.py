@@ -15,6 +15,8 @@ at a time (uint8, normalized per batch with :func:`torchzoo.core.image_codec.nor
 MNIST training digits (the first 55,000), the validation canvases the last 5,000 training digits, test
 canvases the MNIST test digits.
 
+The recipe (:class:`CelebaRecipe`) is a fixed budget of fresh canvases; how it was set: ``docs/recipes.md``.
+
 Real CelebA (N=40 attributes) is not trained by this module: the output width is fixed per family and
 ``build_model`` sees only the registry row, so CelebA needs its own registry row and output spec (see
 :data:`CELEBA_NOT_IMPLEMENTED`). When a real copy sits at ``<data root>/celeba/`` the manifest says it was
@@ -24,6 +26,7 @@ found and not used.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.datasets import ImageSplit, read_mnist
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 CANVAS = 256
@@ -77,6 +81,51 @@ CELEBA_NOT_IMPLEMENTED = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class CelebaRecipe(Recipe):
+    """How MultiClassifier trains: a fixed budget of fresh canvases, Adam with warm-up and a final decay."""
+
+    optimizer: str = "Adam (fused)"
+    lr: float = 1e-4
+    warmup_steps: int
+    warmup: str = "linear from lr/100 to lr over the first warmup_steps steps (avoids the first steps' blow-up)"
+    decay_steps: int
+    decay: str = "lr constant after the warm-up, then linear to lr/decay_steps over the last decay_steps steps"
+    loss: str = "BCELoss"
+    output_bias_init: str = f"logit of the label prior {LABEL_PRIOR:.4f}"
+    mixed_precision: str = "bfloat16 autocast for the training forward pass; float32 weights, loss and evaluation"
+    memory_format: str = "channels_last"
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    val_canvases: int
+    test_canvases: int
+    best_epoch_restore: str = "val_loss (continuous; val F1 stays 0 while the model sits at the label prior)"
+    device: str
+    note: str = (
+        "a fixed step budget: epochs x steps_per_epoch batches of fresh canvases, never repeated; "
+        "the quick profile only proves that the model trains and exports"
+    )
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+def celeba_recipe(ctx: TrainContext, device: torch.device) -> CelebaRecipe:
+    """The run's recipe: the full profile is 21 epochs of 100 steps of 8 canvases; quick a few tiny steps."""
+    return CelebaRecipe(
+        warmup_steps=4 if ctx.quick else 100,
+        decay_steps=6 if ctx.quick else 300,
+        batch_size=4 if ctx.quick else 8,
+        epochs=2 if ctx.quick else 21,
+        steps_per_epoch=6 if ctx.quick else 100,
+        val_canvases=16 if ctx.quick else 128,
+        test_canvases=32 if ctx.quick else 500,
+        device=device.type,
+    )
+
+
 def _block(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3), nn.MaxPool2d(2), nn.ReLU())
 
@@ -95,8 +144,8 @@ class MultiClassifier(nn.Module):
             nn.Linear(256, num_labels),
             nn.Sigmoid(),
         )
-        # He initialization for the convolutions, each followed by a ReLU; the Linear layers keep PyTorch's
-        # default. Without it the signal shrinks ~2.4x per conv block in this BatchNorm-free stack.
+        # He initialization for the convolutions, each followed by a ReLU, so the signal keeps its scale through
+        # this BatchNorm-free stack (docs/recipes.md); the Linear layers keep PyTorch's default.
         for layer in self.features.modules():
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
@@ -260,46 +309,12 @@ class CelebaFamily(Family):
 
     def fit(self, spec: ModelSpec, model: nn.Module, data: StandInData, ctx: TrainContext) -> TrainResult:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        recipe = {
-            "optimizer": "Adam (fused)",
-            "lr": 1e-4,
-            "warmup_steps": 4 if ctx.quick else 100,
-            "warmup": "linear from lr/100 to lr over the first warmup_steps steps (avoids the first steps' blow-up)",
-            "decay_steps": 6 if ctx.quick else 300,
-            "decay": "lr constant after the warm-up, then linear to lr/decay_steps over the last decay_steps steps",
-            "loss": "BCELoss",
-            "output_bias_init": f"logit of the label prior {LABEL_PRIOR:.4f}",
-            "mixed_precision": "bfloat16 autocast for the training forward pass; float32 weights, loss and evaluation",
-            "memory_format": "channels_last",
-            "batch_size": 4 if ctx.quick else 8,
-            "epochs": 2 if ctx.quick else 21,
-            "steps_per_epoch": 6 if ctx.quick else 100,
-            "val_canvases": 16 if ctx.quick else 128,
-            "test_canvases": 32 if ctx.quick else 500,
-            "best_epoch_restore": "val_loss (continuous; val F1 stays 0 while the model sits at the label prior)",
-            "device": device.type,
-            "note": (
-                "a fixed step budget: epochs x steps_per_epoch batches of fresh canvases, never repeated; "
-                "the quick profile only proves that the model trains and exports"
-            ),
-        }
-        batch_size, steps = recipe["batch_size"], recipe["steps_per_epoch"]
-        total_steps = recipe["epochs"] * steps
+        recipe = celeba_recipe(ctx, device)
         model.to(device, memory_format=torch.channels_last)
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=True)
-
-        def train_batches(epoch: int):
-            for step in range(steps):
-                global_step = (epoch - 1) * steps + step
-                for group in optimizer.param_groups:
-                    group["lr"] = recipe["lr"] * lr_factor(global_step, total_steps, recipe)
-                first = global_step * batch_size
-                pixels, labels = data.train.batch(range(first, first + batch_size))
-                images = model_input(pixels).to(device, memory_format=torch.channels_last)
-                yield (images,), torch.from_numpy(labels).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
 
         def validate() -> dict[str, float]:
-            probabilities, targets = _predict(model, data.val, recipe["val_canvases"], device)
+            probabilities, targets = _predict(model, data.val, recipe.val_canvases, device)
             scores = multilabel_metrics(probabilities, targets)
             return {
                 "val_loss": F.binary_cross_entropy(probabilities, targets).item(),
@@ -307,24 +322,16 @@ class CelebaFamily(Family):
                 "val_mean_f1": scores["mean_f1"],
             }
 
-        config = loop.LoopConfig(epochs=recipe["epochs"], monitor="val_loss", mode="min", autocast=torch.bfloat16)
+        config = loop.LoopConfig(epochs=recipe.epochs, monitor="val_loss", mode="min", autocast=torch.bfloat16)
+        batches = TrainingCanvases(data.train, recipe, optimizer, device)
         try:
             history = loop.fit(
-                model, optimizer, F.binary_cross_entropy, train_batches, validate, config, on_epoch=ctx.on_epoch
+                model, optimizer, F.binary_cross_entropy, batches, validate, config, on_epoch=ctx.on_epoch
             )
-            probabilities, targets = _predict(model, data.test, recipe["test_canvases"], device)
+            probabilities, targets = _predict(model, data.test, recipe.test_canvases, device)
         finally:
             model.to("cpu", memory_format=torch.contiguous_format)
-        scores = multilabel_metrics(probabilities, targets)
-        metrics = {
-            "test_mean_f1": scores["mean_f1"],
-            "test_exact_match": scores["exact_match"],
-            "test_loss": F.binary_cross_entropy(probabilities, targets).item(),
-            "per_label_f1": scores["per_label_f1"],
-            "test_size": len(targets),
-            "stand_in": True,
-        }
-        return TrainResult(metrics=metrics, history=history, recipe=recipe)
+        return TrainResult(metrics=heldout_metrics(probabilities, targets), history=history, recipe=recipe)
 
     def check_cases(self, data: StandInData, rng: np.random.Generator) -> list[CheckCase]:
         # Small on purpose: ~104.6M parameters, and every case runs in eager + 4 onnxruntime sessions.
@@ -332,12 +339,47 @@ class CelebaFamily(Family):
         return standard_check_cases((model_input(pixels).numpy(),), rng, _random_images, large_batch=2)
 
 
-def lr_factor(step: int, total_steps: int, recipe: dict[str, Any]) -> float:
+def lr_factor(step: int, total_steps: int, warmup_steps: int, decay_steps: int) -> float:
     """The learning rate at 0-based ``step`` over ``lr``: warm-up, constant, then a linear decay (a function of
     the step alone, so a resumed run gets the same rates as an uninterrupted one)."""
-    warm = min(1.0, (step + 1) / recipe["warmup_steps"])
-    cool = min(1.0, (total_steps - step) / recipe["decay_steps"])
+    warm = min(1.0, (step + 1) / warmup_steps)
+    cool = min(1.0, (total_steps - step) / decay_steps)
     return warm * cool
+
+
+class TrainingCanvases:
+    """The training batches of one epoch (``self(epoch)``), each a fresh run of canvases, never repeated; sets
+    the optimizer's learning rate for each step (:func:`lr_factor`) before the loop takes the batch."""
+
+    def __init__(
+        self, canvases: DigitCanvases, recipe: CelebaRecipe, optimizer: torch.optim.Optimizer, device: torch.device
+    ) -> None:
+        self.canvases, self.recipe, self.optimizer, self.device = canvases, recipe, optimizer, device
+
+    def __call__(self, epoch: int) -> Iterator[loop.Batch]:
+        recipe = self.recipe
+        for step in range(recipe.steps_per_epoch):
+            global_step = (epoch - 1) * recipe.steps_per_epoch + step
+            factor = lr_factor(global_step, recipe.total_steps, recipe.warmup_steps, recipe.decay_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = recipe.lr * factor
+            first = global_step * recipe.batch_size
+            pixels, labels = self.canvases.batch(range(first, first + recipe.batch_size))
+            images = model_input(pixels).to(self.device, memory_format=torch.channels_last)
+            yield (images,), torch.from_numpy(labels).to(self.device)
+
+
+def heldout_metrics(probabilities: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
+    """metrics.json: mean F1, exact match, loss and per-label F1 on the test canvases."""
+    scores = multilabel_metrics(probabilities, targets)
+    return {
+        "test_mean_f1": scores["mean_f1"],
+        "test_exact_match": scores["exact_match"],
+        "test_loss": F.binary_cross_entropy(probabilities, targets).item(),
+        "per_label_f1": scores["per_label_f1"],
+        "test_size": len(targets),
+        "stand_in": True,
+    }
 
 
 def _predict(

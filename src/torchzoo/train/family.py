@@ -18,6 +18,7 @@ from torch import nn
 
 from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train.loop import EpochCallback
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 
@@ -41,7 +42,8 @@ class TrainContext:
 class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
-    recipe: dict[str, Any] = field(default_factory=dict)
+    #: what the run trained with; the runner writes ``recipe.to_json()`` into train.json
+    recipe: Recipe
     #: extra files for the artifact directory (e.g. a figure), by file name
     files: dict[str, bytes] = field(default_factory=dict)
 

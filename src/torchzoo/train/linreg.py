@@ -3,17 +3,17 @@
 Data: ``X = [1, 2, 3, 4]``, ``Y = 2X``; the tutorial asks for ``f(5)`` and expects 10. Two models:
 
 * ``linreg`` (option ``layer="weight"``): the tutorial's from-scratch ``f = w * x``, one weight starting
-  at 0, no bias; SGD lr 0.01, MSE, 100 iterations reach f(5) = 10.000.
-* ``linreg-linear`` (``layer="linear"``): ``nn.Linear(1, 1)`` (default init, with a bias). With the bias
-  the loss surface has a flat direction (Hessian eigenvalues 16.7 and 0.30), so at lr 0.01 the error
-  shrinks only ~0.3% per step: 100 iterations leave f(5) ~0.1-1 off. The recipe keeps SGD lr 0.01 +
-  MSE and raises the iteration count until f(5) is within 0.01 of 10 (see ``fit``).
+  at 0, no bias; SGD lr 0.01, MSE, the tutorial's 100 iterations.
+* ``linreg-linear`` (``layer="linear"``): ``nn.Linear(1, 1)`` (default init, with a bias). Same SGD lr 0.01 +
+  MSE, more iterations (``ITERATIONS``): with a bias the tutorial's 100 leave f(5) visibly off 10
+  (why: the recipe's note and ``docs/recipes.md``).
 
 Every iteration is one full-batch step (the four points), run through the shared loop.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 X_TRAIN = (1.0, 2.0, 3.0, 4.0)
@@ -34,6 +35,32 @@ LR = 0.01
 #: iterations per (layer, profile): the tutorial's 100 for the bias-free weight; nn.Linear needs more
 ITERATIONS = {("weight", "full"): 100, ("weight", "quick"): 100, ("linear", "full"): 5000, ("linear", "quick"): 1500}
 PREPROCESSING = feature_params(["x"], None, None, "float32", "x as given, one float32 value per row: no scaling")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinregRecipe(Recipe):
+    """How the toy regressions train: full-batch SGD on the four points, one step per iteration."""
+
+    optimizer: str = "SGD"
+    lr: float = LR
+    loss: str = "MSELoss"
+    iterations: int
+    batch: str = "full (the 4 points), one step per iteration"
+    note: str | None = None  # why nn.Linear needs more iterations than the tutorial's 100
+
+
+def linreg_recipe(layer: str, ctx: TrainContext) -> LinregRecipe:
+    """The recipe for ``layer`` ("weight" or "linear") and the run's profile."""
+    iterations = ITERATIONS[(layer, "quick" if ctx.quick else "full")]
+    if layer != "linear":
+        return LinregRecipe(iterations=iterations)
+    note = (
+        f"the tutorial runs 100 iterations; nn.Linear(1, 1) has a bias, and the bias/weight trade-off "
+        f"is a flat valley of the MSE (Hessian eigenvalues 16.7 and 0.30): at lr {LR} its error shrinks "
+        f"~0.3% per step, so 100 iterations leave f(5) visibly off 10. SGD + MSE at lr {LR} are kept and "
+        f"the count is raised to {iterations} so f(5) lands within 0.01 of 10"
+    )
+    return LinregRecipe(iterations=iterations, note=note)
 
 
 class Weight(nn.Module):
@@ -85,30 +112,15 @@ class LinregFamily(Family):
         return {"name": spec.dataset, "stand_in": False, "x": list(X_TRAIN), "y": [2 * v for v in X_TRAIN]}
 
     def fit(self, spec: ModelSpec, model: nn.Module, data: LinregData, ctx: TrainContext) -> TrainResult:
-        layer = spec.options["layer"]
-        iterations = ITERATIONS[(layer, "quick" if ctx.quick else "full")]
-        recipe: dict[str, Any] = {
-            "optimizer": "SGD",
-            "lr": LR,
-            "loss": "MSELoss",
-            "iterations": iterations,
-            "batch": "full (the 4 points), one step per iteration",
-        }
-        if layer == "linear":
-            recipe["note"] = (
-                f"the tutorial runs 100 iterations; nn.Linear(1, 1) has a bias, and the bias/weight trade-off "
-                f"is a flat valley of the MSE (Hessian eigenvalues 16.7 and 0.30): at lr {LR} its error shrinks "
-                f"~0.3% per step, so 100 iterations leave f(5) visibly off 10. SGD + MSE at lr {LR} are kept and "
-                f"the count is raised to {iterations} so f(5) lands within 0.01 of 10"
-            )
-        optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+        recipe = linreg_recipe(spec.options["layer"], ctx)
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr)
         history = loop.fit_tensors(
             model,
             optimizer,
             F.mse_loss,
             (data.x, data.y),
             None,
-            loop.LoopConfig(epochs=iterations, restore_best=False),
+            loop.LoopConfig(epochs=recipe.iterations, restore_best=False),
             spec.task,
             batch_size=len(data.y),
             seed=ctx.seed,

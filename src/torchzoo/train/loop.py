@@ -57,77 +57,130 @@ def fit(
     :func:`torchzoo.train.checkpoint.checkpointing`, every epoch ends with a checkpoint and a resumed run
     continues after the last completed epoch.
     """
-    history: list[dict[str, Any]] = []
-    best_value = -np.inf if config.mode == "max" else np.inf
-    best_state = copy.deepcopy(model.state_dict())
-    stale, first, stopped = 0, 1, False
+    run = TrainingRun(model, optimizer, loss_fn, config, scheduler)
     resumable = checkpoint.next_checkpoint()
     if resumable is not None and resumable[1] is not None:
-        saved = resumable[1]
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        history, best_value, best_state = saved["history"], saved["best_value"], saved["best_state"]
-        stale, first, stopped = saved["stale"], saved["epoch"] + 1, saved["stopped"]
-        checkpoint.restore_rng(saved["rng"])
-    for epoch in range(first, config.epochs + 1):
-        if stopped:
+        run.resume(resumable[1])
+    for epoch in range(run.first_epoch, config.epochs + 1):
+        if run.stopped:
             break
-        start = time.perf_counter()
-        model.train()
-        total, count = 0.0, 0
-        iteration_losses: list[float] = []
-        for inputs, target in train_batches(epoch):
-            optimizer.zero_grad(set_to_none=True)
-            if config.autocast is None:
-                loss = loss_fn(model(*inputs), target)
-            else:
-                with torch.autocast(target.device.type, dtype=config.autocast):
-                    output = model(*inputs)
-                loss = loss_fn(output.float(), target)
-            loss.backward()
-            if config.clip_grad_norm:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
-            optimizer.step()
-            iteration_losses.append(loss.item())
-            total += iteration_losses[-1] * len(target)
-            count += len(target)
-        if scheduler is not None:
-            scheduler.step()
-        model.eval()
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), **validate()}
-        row["seconds"] = time.perf_counter() - start
-        row["iteration_losses"] = iteration_losses
-        history.append(row)
-        value = row.get(config.monitor, -row["train_loss"])
-        if _better(value, best_value, config.mode):
-            best_value, stale = value, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-        stopped = config.patience is not None and stale >= config.patience
+        row = run.epoch(epoch, train_batches, validate)
         if resumable is not None:
-            checkpoint.save(
-                resumable[0],
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "history": history,
-                    "best_value": best_value,
-                    "best_state": best_state,
-                    "stale": stale,
-                    "epoch": epoch,
-                    "stopped": stopped,
-                },
-            )
+            checkpoint.save(resumable[0], run.checkpoint_state(epoch))
         if on_epoch is not None:
             on_epoch(epoch, config.epochs, row)
-    if config.restore_best:
-        model.load_state_dict(best_state)
-    model.eval()
-    return history
+    run.finish()
+    return run.history
+
+
+class TrainingRun:
+    """One call of :func:`fit`: the model, its optimizer, scheduler and loss, and what the loop carries from
+    epoch to epoch (history, best monitored value and weights, epochs without improvement, stop flag),
+    which is also what a checkpoint saves."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        config: LoopConfig,
+        scheduler: Any | None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.config = config
+        self.scheduler = scheduler
+        self.history: list[dict[str, Any]] = []
+        self.best_value = -np.inf if config.mode == "max" else np.inf
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.stale, self.first_epoch, self.stopped = 0, 1, False
+
+    def resume(self, saved: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, optimizer, scheduler, bookkeeping and RNG states."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        self.history, self.best_value, self.best_state = saved["history"], saved["best_value"], saved["best_state"]
+        self.stale, self.first_epoch, self.stopped = saved["stale"], saved["epoch"] + 1, saved["stopped"]
+        checkpoint.restore_rng(saved["rng"])
+
+    def checkpoint_state(self, epoch: int) -> dict[str, Any]:
+        """What :meth:`resume` needs to continue after ``epoch``."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "history": self.history,
+            "best_value": self.best_value,
+            "best_state": self.best_state,
+            "stale": self.stale,
+            "epoch": epoch,
+            "stopped": self.stopped,
+        }
+
+    def epoch(
+        self,
+        epoch: int,
+        train_batches: Callable[[int], Iterable[Batch]],
+        validate: Callable[[], dict[str, float]],
+    ) -> dict[str, Any]:
+        """Train one epoch, validate, record the history row and the best weights; returns the row."""
+        start = time.perf_counter()
+        self.model.train()
+        train_loss, iteration_losses = self.train_epoch(train_batches(epoch))
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.model.eval()
+        row = {"epoch": epoch, "train_loss": train_loss, **validate()}
+        row["seconds"] = time.perf_counter() - start
+        row["iteration_losses"] = iteration_losses
+        self.history.append(row)
+        self.track_best(row)
+        return row
+
+    def train_epoch(self, batches: Iterable[Batch]) -> tuple[float, list[float]]:
+        """One optimizer step per batch; the epoch's mean training loss (per sample) and every step's loss."""
+        total, count = 0.0, 0
+        iteration_losses: list[float] = []
+        for inputs, target in batches:
+            iteration_losses.append(self.step(inputs, target))
+            total += iteration_losses[-1] * len(target)
+            count += len(target)
+        return total / max(count, 1), iteration_losses
+
+    def step(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> float:
+        """Forward (under autocast when configured; the loss in float32), backward, clip, step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.config.autocast is None:
+            loss = self.loss_fn(self.model(*inputs), target)
+        else:
+            with torch.autocast(target.device.type, dtype=self.config.autocast):
+                output = self.model(*inputs)
+            loss = self.loss_fn(output.float(), target)
+        loss.backward()
+        if self.config.clip_grad_norm:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        self.optimizer.step()
+        return loss.item()
+
+    def track_best(self, row: dict[str, Any]) -> None:
+        """Keep the weights of the best monitored value so far (the negated training loss when the row has
+        no such metric); count epochs without improvement and stop after ``patience`` of them."""
+        value = row.get(self.config.monitor, -row["train_loss"])
+        if _better(value, self.best_value, self.config.mode):
+            self.best_value, self.stale = value, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.stale += 1
+        self.stopped = self.config.patience is not None and self.stale >= self.config.patience
+
+    def finish(self) -> None:
+        """Restore the best weights (unless ``restore_best`` is off) and leave the model in eval mode."""
+        if self.config.restore_best:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
 
 
 @torch.no_grad()

@@ -4,7 +4,8 @@
 normalization and the recipe. This module reads the four IDX files (``MNIST/raw``), turns the uint8
 pixels into model input with :func:`torchzoo.core.image_codec.normalize` (the same function the runtime
 applies to PNG files), holds out a fixed validation split from the training set, and trains with the
-shared loop. Families subclass :class:`MnistFamily` and provide ``build_model`` and ``recipe``.
+shared loop. Families subclass :class:`MnistFamily` and provide ``build_model`` and ``recipe`` (an
+:class:`MnistRecipe`; how each was chosen: ``docs/recipes.md``).
 
 Splits: the 60,000 training images are permuted once with a fixed seed (``SPLIT_SEED``, independent of
 the training seed); the last 5,000 of that order are the validation split (per-epoch ``val_acc`` and the
@@ -16,7 +17,7 @@ quick profile trains on the first ``quick_train_size`` training images for one e
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from torchzoo.core.paths import find_dataset
 from torchzoo.train import loop
 from torchzoo.train.datasets import read_mnist
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 MNIST_RAW = "MNIST/raw"
@@ -43,8 +45,27 @@ SPLIT_SEED = 0
 DIGITS = [str(d) for d in range(10)]
 PARITY_LABELS = ["odd", "even"]
 MNIST_DATASET = "MNIST (60,000 train / 10,000 test digits)"
+TUTORIAL_NORMALIZATION = "ToTensor only (mean 0, std 1), as the tutorial"
 
 Split = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MnistRecipe(Recipe):
+    """How an MNIST model trains: Adam through the shared loop. A family's :meth:`MnistFamily.recipe` gives
+    the full profile's values; :meth:`MnistFamily.run_recipe` derives the quick profile's and adds the loss
+    and the training size."""
+
+    optimizer: str = "Adam"
+    lr: float
+    batch_size: int
+    epochs: int
+    schedule: str | None = None  # "cosine": per-epoch cosine decay from lr to 0 after the last epoch
+    note: str | None = None
+    details: Recipe  # the family's own fields (hidden size, widths, cell...), written in place
+    quick: str | None = None  # how the quick profile differs (quick profile only)
+    loss: str | None = None
+    train_size: int | None = None
 
 
 @dataclass
@@ -108,9 +129,8 @@ class MnistFamily(Family):
     quick_lr: float | None = None
 
     @abstractmethod
-    def recipe(self, spec: ModelSpec, ctx: TrainContext) -> dict[str, Any]:
-        """The full-profile recipe: ``lr``, ``batch_size``, ``epochs`` (Adam), optionally
-        ``schedule: "cosine"`` (per-epoch cosine decay to 0), and notes."""
+    def recipe(self, spec: ModelSpec) -> MnistRecipe:
+        """The full-profile recipe (``loss`` and ``train_size`` left unset: :meth:`run_recipe` adds them)."""
 
     def preprocessing(self, spec: ModelSpec) -> dict[str, Any]:
         shape = "x".join(str(s) for s in self.sample_shape)
@@ -138,49 +158,51 @@ class MnistFamily(Family):
             "val_split": f"last {VAL_SIZE:,} of the training images after a fixed permutation (seed {SPLIT_SEED})",
         }
 
-    def fit(self, spec: ModelSpec, model: torch.nn.Module, data: MnistTensors, ctx: TrainContext) -> TrainResult:
-        recipe = {"optimizer": "Adam", **self.recipe(spec, ctx)}
-        train, val = data.train, data.val
+    def run_recipe(self, spec: ModelSpec, ctx: TrainContext, train_size: int) -> MnistRecipe:
+        """The recipe of this run: the quick profile trains 1 epoch (at ``quick_lr`` when set); the loss
+        follows the task."""
+        recipe = self.recipe(spec)
         if ctx.quick:
-            train = (train[0][: self.quick_train_size], train[1][: self.quick_train_size])
-            val = (val[0][:QUICK_VAL_SIZE], val[1][:QUICK_VAL_SIZE])
-            recipe["epochs"] = 1
-            recipe["lr"] = self.quick_lr or recipe["lr"]
-            recipe["quick"] = (
-                f"first {self.quick_train_size:,} training images, 1 epoch, lr {recipe['lr']:g}, "
+            lr = self.quick_lr or recipe.lr
+            quick = (
+                f"first {self.quick_train_size:,} training images, 1 epoch, lr {lr:g}, "
                 f"validation on {QUICK_VAL_SIZE:,} images; full test set"
             )
-        binary = spec.task == "binary"
-        loss_fn = F.binary_cross_entropy if binary else F.cross_entropy
-        recipe.update(loss="BCELoss" if binary else "CrossEntropyLoss", train_size=len(train[1]))
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+            recipe = replace(recipe, epochs=1, lr=lr, quick=quick)
+        loss = "BCELoss" if spec.task == "binary" else "CrossEntropyLoss"
+        return replace(recipe, loss=loss, train_size=train_size)
+
+    def splits(self, data: MnistTensors, ctx: TrainContext) -> tuple[Split, Split]:
+        """Training and validation splits of this run (the quick profile's are prefixes of the full ones)."""
+        if not ctx.quick:
+            return data.train, data.val
+        n, n_val = self.quick_train_size, QUICK_VAL_SIZE
+        return (data.train[0][:n], data.train[1][:n]), (data.val[0][:n_val], data.val[1][:n_val])
+
+    def fit(self, spec: ModelSpec, model: torch.nn.Module, data: MnistTensors, ctx: TrainContext) -> TrainResult:
+        train, val = self.splits(data, ctx)
+        recipe = self.run_recipe(spec, ctx, train_size=len(train[1]))
+        loss_fn = F.binary_cross_entropy if spec.task == "binary" else F.cross_entropy
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
         scheduler = None
-        if recipe.get("schedule") == "cosine":  # per epoch, from lr down to 0 after the last epoch
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
+        if recipe.schedule == "cosine":  # per epoch, from lr down to 0 after the last epoch
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
         history = loop.fit_tensors(
             model,
             optimizer,
             loss_fn,
             train,
             val,
-            loop.LoopConfig(epochs=recipe["epochs"]),
+            loop.LoopConfig(epochs=recipe.epochs),
             spec.task,
-            batch_size=recipe["batch_size"],
+            batch_size=recipe.batch_size,
             seed=ctx.seed,
             scheduler=scheduler,
             on_epoch=ctx.on_epoch,
         )
-        inputs, target = data.test
-        scores = loop.predict_batches(model, ((x,) for x in inputs.split(1024)))
-        metrics: dict[str, Any] = {
-            "test_accuracy": loop.task_metric(spec.task, scores, target),
-            "test_loss": loss_fn(scores, target).item(),
-        }
-        if not binary:
-            per_class = loop.classification_metrics(scores, target, data.labels)["per_class_accuracy"]
-            metrics["per_class_accuracy"] = per_class
+        metrics = heldout_metrics(model, data, spec.task, loss_fn)
         metrics["best_val_accuracy"] = max(row["val_acc"] for row in history)
-        metrics.update(train_size=len(train[1]), val_size=len(val[1]), test_size=len(target))
+        metrics.update(train_size=len(train[1]), val_size=len(val[1]), test_size=len(data.test[1]))
         return TrainResult(metrics=metrics, history=history, recipe=recipe)
 
     def check_cases(self, data: MnistTensors, rng: np.random.Generator) -> list[CheckCase]:
@@ -191,3 +213,16 @@ class MnistFamily(Family):
             return (normalize(pixels, data.params, data.sample_shape),)
 
         return standard_check_cases((data.test[0].numpy(),), rng, random_pixels)
+
+
+def heldout_metrics(model: torch.nn.Module, data: MnistTensors, task: str, loss_fn: Any) -> dict[str, Any]:
+    """Accuracy and loss on the test split, and per-class accuracy for the digit (not parity) task."""
+    inputs, target = data.test
+    scores = loop.predict_batches(model, ((x,) for x in inputs.split(1024)))
+    metrics: dict[str, Any] = {
+        "test_accuracy": loop.task_metric(task, scores, target),
+        "test_loss": loss_fn(scores, target).item(),
+    }
+    if task != "binary":
+        metrics["per_class_accuracy"] = loop.classification_metrics(scores, target, data.labels)["per_class_accuracy"]
+    return metrics

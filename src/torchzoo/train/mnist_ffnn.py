@@ -4,19 +4,19 @@
 ``head="binary"`` (``mnist-binary``): NeuralNet1, ``784 -> 500 ReLU -> 1`` then Sigmoid, BCELoss, on the
 question "is the digit even?" (labels ``["odd", "even"]``). Both take the flattened image ``[batch, 784]``
 normalized as the tutorial does (``ToTensor`` only: pixels / 255, i.e. mean 0, std 1) and train with the
-tutorial's recipe: Adam lr 1e-3, batch 100, 2 epochs.
+tutorial's recipe: Adam lr 1e-3, batch 100, 2 epochs (``docs/recipes.md``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from torchzoo.core.tensor_spec import TensorSpec
-from torchzoo.train.family import TrainContext
-from torchzoo.train.mnist_data import MNIST_DATASET, MnistFamily
+from torchzoo.train.mnist_data import MNIST_DATASET, TUTORIAL_NORMALIZATION, MnistFamily, MnistRecipe
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 INPUT_SIZE = 784
@@ -49,6 +49,15 @@ class NeuralNet1(nn.Module):
         return torch.sigmoid(self.l2(self.relu(self.l1(image))))
 
 
+@dataclass(frozen=True, kw_only=True)
+class FfnnDetails(Recipe):
+    """The feed-forward nets' own fields of their :class:`MnistRecipe`."""
+
+    hidden_size: int
+    normalization: str
+    target: str
+
+
 _OUTPUTS = {
     "multiclass": (TensorSpec("logits", ("batch", 10), description="digit logits; softmax gives probabilities"),),
     "binary": (TensorSpec("probability", ("batch", 1), description="P(the digit is even), after Sigmoid"),),
@@ -74,15 +83,14 @@ class FFNNFamily(MnistFamily):
             return NeuralNet1(INPUT_SIZE, HIDDEN)
         return NeuralNet2(INPUT_SIZE, HIDDEN, 10)
 
-    def recipe(self, spec: ModelSpec, ctx: TrainContext) -> dict[str, Any]:
-        return {
-            "lr": 1e-3,
-            "batch_size": 100,
-            "epochs": 2,
-            "hidden_size": HIDDEN,
-            "normalization": "ToTensor only (mean 0, std 1), as the tutorial",
-            "target": "digit is even (1.0) / odd (0.0)" if self.head == "binary" else "digit 0-9",
-        }
+    def recipe(self, spec: ModelSpec) -> MnistRecipe:
+        target = "digit is even (1.0) / odd (0.0)" if self.head == "binary" else "digit 0-9"
+        return MnistRecipe(
+            lr=1e-3,
+            batch_size=100,
+            epochs=2,
+            details=FfnnDetails(hidden_size=HIDDEN, normalization=TUTORIAL_NORMALIZATION, target=target),
+        )
 
 
 FAMILIES = {head: FFNNFamily(head) for head in _OUTPUTS}

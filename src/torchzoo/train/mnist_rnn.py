@@ -3,21 +3,21 @@
 ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (input 28, hidden 128, 2 layers, batch_first) and ``Linear(128, 10)``
 on the last step's output, as the tutorial. The initial hidden (and cell) state is left to the module,
 which starts from zeros sized by the batch: this exports with a dynamic batch axis. Input ``[batch, 28,
-28]``, pixels / 255 (the tutorial's ``ToTensor`` only); Adam lr 1e-3, batch 100. The tutorial's 2 epochs
-fall short of 0.97 here, so lstm and gru train 3 epochs and rnn 4, with per-epoch cosine lr decay (see
-``EPOCHS``).
+28]``, pixels / 255 (the tutorial's ``ToTensor`` only); Adam lr 1e-3, batch 100; lstm and gru train 3
+epochs and rnn 4 (the tutorial trains 2), with per-epoch cosine lr decay (``EPOCHS``; why:
+``docs/recipes.md``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from torchzoo.core.tensor_spec import TensorSpec
-from torchzoo.train.family import TrainContext
-from torchzoo.train.mnist_data import MNIST_DATASET, MnistFamily
+from torchzoo.train.mnist_data import MNIST_DATASET, TUTORIAL_NORMALIZATION, MnistFamily, MnistRecipe
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 SEQUENCE = 28
@@ -25,9 +25,20 @@ INPUT_SIZE = 28
 HIDDEN = 128
 LAYERS = 2
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-#: the tutorial trains 2 epochs; measured (seed 0) that gives lstm 0.966, gru 0.971, rnn 0.933 test accuracy,
-#: so here: 3 epochs (lstm, gru), 4 (the slower-learning plain rnn), with cosine decay of the lr.
+#: full-profile epochs per cell, with cosine decay of the lr
 EPOCHS = {"rnn": 4, "gru": 3, "lstm": 3}
+RECIPE_NOTE = (
+    "the tutorial's 2 epochs at a constant lr reach lstm 0.966 / gru 0.971 / rnn 0.933 (seed 0); "
+    "3 epochs (4 for rnn) with per-epoch cosine decay reach lstm 0.978 / rnn 0.966"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RnnDetails(Recipe):
+    """The row RNNs' own fields of their :class:`MnistRecipe`."""
+
+    cell: str
+    normalization: str
 
 
 class RowRNN(nn.Module):
@@ -48,7 +59,7 @@ class RNNFamily(MnistFamily):
     outputs = (TensorSpec("logits", ("batch", 10), description="digit logits; softmax gives probabilities"),)
     sample_shape = (SEQUENCE, INPUT_SIZE)
     quick_train_size = 8_000
-    quick_lr = 3e-3  # 80 steps of batch 100: the tutorial lr 1e-3 is still near 0.6 there
+    quick_lr = 3e-3  # the quick profile's 80 steps of batch 100 need more than the tutorial's 1e-3
 
     def build_model(self, spec: ModelSpec) -> nn.Module:
         cell = spec.options.get("cell", "lstm")
@@ -56,20 +67,19 @@ class RNNFamily(MnistFamily):
             raise ValueError(f"unknown cell '{cell}'; choose one of {', '.join(CELLS)}")
         return RowRNN(cell, INPUT_SIZE, HIDDEN, LAYERS, 10)
 
-    def recipe(self, spec: ModelSpec, ctx: TrainContext) -> dict[str, Any]:
+    def recipe(self, spec: ModelSpec) -> MnistRecipe:
         cell = spec.options.get("cell", "lstm")
-        return {
-            "lr": 1e-3,
-            "batch_size": 100,
-            "epochs": EPOCHS[cell],
-            "schedule": "cosine",
-            "note": (
-                "the tutorial's 2 epochs at a constant lr reach lstm 0.966 / gru 0.971 / rnn 0.933 (seed 0); "
-                "3 epochs (4 for rnn) with per-epoch cosine decay reach lstm 0.978 / rnn 0.966"
+        return MnistRecipe(
+            lr=1e-3,
+            batch_size=100,
+            epochs=EPOCHS[cell],
+            schedule="cosine",
+            note=RECIPE_NOTE,
+            details=RnnDetails(
+                cell=f"nn.{cell.upper()}({INPUT_SIZE}, {HIDDEN}, num_layers={LAYERS}, batch_first=True)",
+                normalization=TUTORIAL_NORMALIZATION,
             ),
-            "cell": f"nn.{cell.upper()}({INPUT_SIZE}, {HIDDEN}, num_layers={LAYERS}, batch_first=True)",
-            "normalization": "ToTensor only (mean 0, std 1), as the tutorial",
-        }
+        )
 
 
 FAMILY = RNNFamily()

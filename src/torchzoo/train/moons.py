@@ -5,19 +5,16 @@
 stratified train/test split, then 20% of train for validation. Adam lr 0.01, BCE, early stopping on
 the validation loss with the best epoch's weights restored.
 
-Why full-batch, long patience and restarts: two bent-identity units give the network a near-linear
-local minimum (train BCE ~0.31-0.33, test accuracy ~0.82-0.865) that gradient descent reaches within
-~100 steps, and a better basin (BCE ~0.24, test ~0.88-0.95) it escapes to only after ~2,000-3,000
-steps, if at all (about 1 start in 3). While it drifts along the plateau the validation loss creeps
-up, so a short patience stops every run on the plateau. The full recipe therefore takes full-batch
-steps (one per epoch, cheap), waits 2,000 epochs for an improvement, and trains 3 starts (the runner's
-initialisation, then re-initialisations seeded from the run's seed), keeping the one with the lowest
-validation loss. The quick profile is one short run, which stays on the plateau.
+The recipe (:class:`MoonsRecipe`) takes full-batch steps, waits long for an improvement and keeps the best
+of several starts, because the network often settles on a near-linear plateau before it finds the better
+basin (measurements and the reasoning: ``docs/recipes.md``). A restart after the first re-initialises the
+weights from a seed derived from the run's seed. The quick profile is one short run.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +30,43 @@ from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.activations import BentIdentity
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 N_SAMPLES, NOISE = 1000, 0.3
 PREPROCESSING = feature_params(
     ["x1", "x2"], None, None, "float64", "the point's two coordinates as given, float64: no scaling"
 )
-FULL_RECIPE: dict[str, Any] = {
-    "optimizer": "Adam",
-    "lr": 0.01,
-    "loss": "BCELoss",
-    "batch_size": "full (640 training points): one step per epoch",
-    "max_epochs": 5000,
-    "patience": 2000,
-    "restarts": 3,
-    "early_stopping": "on val_loss, best epoch restored; of the restarts, the lowest val_loss is kept",
-    "dtype": "float64",
-}
-QUICK_RECIPE: dict[str, Any] = {**FULL_RECIPE, "max_epochs": 300, "patience": 100, "restarts": 1}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoonsRecipe(Recipe):
+    """How the moons network trains: full-batch Adam with early stopping, the best of ``restarts`` starts."""
+
+    optimizer: str
+    lr: float
+    loss: str
+    batch_size: str  # in words: every step takes the whole training split
+    max_epochs: int
+    patience: int
+    restarts: int
+    early_stopping: str
+    dtype: str
+
+
+FULL_RECIPE = MoonsRecipe(
+    optimizer="Adam",
+    lr=0.01,
+    loss="BCELoss",
+    batch_size="full (640 training points): one step per epoch",
+    max_epochs=5000,
+    patience=2000,
+    restarts=3,
+    early_stopping="on val_loss, best epoch restored; of the restarts, the lowest val_loss is kept",
+    dtype="float64",
+)
+QUICK_RECIPE = replace(FULL_RECIPE, max_epochs=300, patience=100, restarts=1)
+
 #: random check inputs: a box around both moons (the data spans about [-2, 3] x [-1.7, 2.2])
 RANDOM_LOW, RANDOM_HIGH = np.array([-3.0, -2.5]), np.array([4.0, 3.0])
 
@@ -114,15 +130,13 @@ class MoonsFamily(Family):
     def fit(self, spec: ModelSpec, model: nn.Module, data: MoonsSplits, ctx: TrainContext) -> TrainResult:
         recipe = QUICK_RECIPE if ctx.quick else FULL_RECIPE
         best_state, best_loss, history, runs = None, float("inf"), [], []
-        for restart in range(recipe["restarts"]):
+        for restart in range(recipe.restarts):
             if restart:
                 torch.manual_seed(ctx.seed * 1000 + restart)
                 for layer in (model.hidden, model.out):
                     layer.reset_parameters()
-            optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-            config = loop.LoopConfig(
-                epochs=recipe["max_epochs"], patience=recipe["patience"], monitor="val_loss", mode="min"
-            )
+            optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+            config = loop.LoopConfig(epochs=recipe.max_epochs, patience=recipe.patience, monitor="val_loss", mode="min")
             run_history = loop.fit_tensors(
                 model,
                 optimizer,

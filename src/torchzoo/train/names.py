@@ -5,11 +5,15 @@ symbols) is concatenated with the 128-wide hidden state; ``i2h`` gives the next 
 the output; LogSoftmax; NLLLoss; SGD. Training is batched: names are padded with all-zero rows, and a
 padded step leaves hidden state and output unchanged (``torch.where``), so a batch computes exactly
 what the tutorial's one-name loop computes.
+
+:class:`NamesRecipe` is the recipe type of this family and of :mod:`torchzoo.train.names_rnn`, which shares
+the training (:func:`fit_recipe`). How the recipes were chosen: ``docs/recipes.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ from torchzoo.train import loop
 from torchzoo.train.datasets import NamesData, read_names
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult
 from torchzoo.train.plots import confusion_png
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 HIDDEN = 128
@@ -35,6 +40,15 @@ CONFUSION_PNG = "confusion.png"
 SAMPLING_NOTE = (
     "the tutorial's random_training_example: each epoch is as many names as the training split, each drawn "
     "as a language uniformly, then one of its names (with replacement), so every language weighs the same"
+)
+BATCHING_NOTE = "by length: names sorted into batches of similar length (shuffled per epoch)"
+RECIPE_NOTE = (
+    "the tutorial's SGD lr 0.005 is for one name per step; batched here (64 names of similar "
+    "length, so little padding), so the per-name step is scaled, with momentum, cosine decay "
+    "and gradient clipping for the tanh-free recurrence; with the tutorial's language-uniform "
+    "sampling, 32 epochs (measured, test accuracy / balanced accuracy: 16 epochs 0.612 / 0.476, "
+    "24 0.587 / 0.505, 32 0.632 / 0.505); the best epoch by validation balanced accuracy, the "
+    "metric the sampling optimizes (at 32 epochs it is the last)"
 )
 RANDOM_LONG_RTOL = 1e-5
 HELDOUT_LONG_REASON = (
@@ -47,6 +61,36 @@ RANDOM_LONG_REASON = (
     "the hidden state grows and log-probabilities reach magnitudes of 100-1000, where one float32 step is "
     "8e-6 to 6e-5, so these cases are checked relative: |diff| <= 1e-5 + 1e-5 * |reference|"
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsembleRecipe(Recipe):
+    """The part of a names recipe only the averaged GRU/LSTM models (:mod:`torchzoo.train.names_rnn`) have."""
+
+    members: int
+    members_training: str
+    logit_adjustment_tau: float
+    logit_adjustment: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamesRecipe(Recipe):
+    """How a names model trains (:func:`fit_recipe`); the defaults are what every names recipe shares."""
+
+    optimizer: str
+    lr: float
+    momentum: float | None = None  # SGD only
+    batch_size: int = 64
+    batching: str = BATCHING_NOTE
+    sampling: str
+    sampling_power: float  # see language_sample: 0 uniform over languages, 1 the data set's frequencies
+    ensemble: EnsembleRecipe | None = None
+    best_epoch_by: str  # a validation metric of the history rows, or "last": keep the last epoch's weights
+    epochs: int
+    schedule: str = "cosine"
+    clip_grad_norm: float = 5.0
+    loss: str = "NLLLoss"
+    note: str
 
 
 class CharRNN(nn.Module):
@@ -179,7 +223,7 @@ def fit_recipe(
     optimizer: torch.optim.Optimizer,
     loss_fn: Any,
     data: NamesSplits,
-    recipe: dict[str, Any],
+    recipe: NamesRecipe,
     ctx: TrainContext,
     trained: nn.Module | None = None,
     finish: Callable[[nn.Module], None] | None = None,
@@ -189,19 +233,19 @@ def fit_recipe(
 
     ``trained`` is the module the loss sees (default ``model``; it must own ``model``'s parameters), and
     ``finish(model)`` runs after training, before the test metrics (e.g. a post-hoc logit adjustment)."""
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe["epochs"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
     config = loop.LoopConfig(
-        epochs=recipe["epochs"],
-        clip_grad_norm=recipe["clip_grad_norm"],
-        monitor=recipe["best_epoch_by"],
-        restore_best=recipe["best_epoch_by"] != "last",
+        epochs=recipe.epochs,
+        clip_grad_norm=recipe.clip_grad_norm,
+        monitor=recipe.best_epoch_by,
+        restore_best=recipe.best_epoch_by != "last",
     )
     history = loop.fit(
         model if trained is None else trained,
         optimizer,
         loss_fn,
         lambda epoch: length_batches(
-            data.train, recipe["batch_size"], seed=ctx.seed * 1000 + epoch, power=recipe["sampling_power"]
+            data.train, recipe.batch_size, seed=ctx.seed * 1000 + epoch, power=recipe.sampling_power
         ),
         lambda: validation(model, data),
         config,
@@ -222,7 +266,7 @@ class NamesFamily(Family):
     dim_bounds = {"seq": (1, MAX_LENGTH)}  # noqa: RUF012
     onnx_exporter_reason = (
         "forward loops over the letters in Python, which torch.export would unroll; the model is exported in scan "
-        "form (torchzoo.export.scan_rnn): one ONNX Scan over the actual length. Measured against the former "
+        "form (torchzoo.train.scan_rnn): one ONNX Scan over the actual length. Measured against the former "
         "TorchScript-based export (one ONNX Loop), onnxruntime CPU, 1 thread, interleaved, torch 2.13 / onnxruntime "
         "1.32: the same max abs difference from eager on every case (9.5e-7 held-out, 1.5e-5 random 64 letters), "
         "and faster: batch 1 'Schmidt' 0.066 vs 0.081 ms, 64 random letters 0.49 vs 0.67 ms, 256 test names "
@@ -232,7 +276,7 @@ class NamesFamily(Family):
 
     def onnx_module(self, model: nn.Module) -> nn.Module:
         """CharRNN in scan form for the torch.export-based exporters (.pt2 and ONNX); other modules as they are."""
-        from torchzoo.export.scan_rnn import ScanCharRNN
+        from torchzoo.train.scan_rnn import ScanCharRNN  # only export needs it: not imported while training
 
         return ScanCharRNN(model) if isinstance(model, CharRNN) else model
 
@@ -261,33 +305,12 @@ class NamesFamily(Family):
             "max_length": MAX_LENGTH,
         }
 
-    def recipe(self, ctx: TrainContext) -> dict[str, Any]:
-        return {
-            "optimizer": "SGD",
-            "lr": 0.05,
-            "momentum": 0.9,
-            "batch_size": 64,
-            "batching": "by length: names sorted into batches of similar length (shuffled per epoch)",
-            "sampling": SAMPLING_NOTE,
-            "sampling_power": 0.0,
-            "best_epoch_by": "val_balanced_acc",
-            "epochs": 3 if ctx.quick else 32,
-            "schedule": "cosine",
-            "clip_grad_norm": 5.0,
-            "loss": "NLLLoss",
-            "note": (
-                "the tutorial's SGD lr 0.005 is for one name per step; batched here (64 names of similar "
-                "length, so little padding), so the per-name step is scaled, with momentum, cosine decay "
-                "and gradient clipping for the tanh-free recurrence; with the tutorial's language-uniform "
-                "sampling, 32 epochs (measured, test accuracy / balanced accuracy: 16 epochs 0.612 / 0.476, "
-                "24 0.587 / 0.505, 32 0.632 / 0.505); the best epoch by validation balanced accuracy, the "
-                "metric the sampling optimizes (at 32 epochs it is the last)"
-            ),
-        }
+    def recipe(self, ctx: TrainContext) -> NamesRecipe:
+        return QUICK_RECIPE if ctx.quick else FULL_RECIPE
 
     def fit(self, spec: ModelSpec, model: nn.Module, data: NamesSplits, ctx: TrainContext) -> TrainResult:
         recipe = self.recipe(ctx)
-        optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"])
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
         return fit_recipe(model, optimizer, F.nll_loss, data, recipe, ctx)
 
     def check_cases(self, data: NamesSplits, rng: np.random.Generator) -> list[CheckCase]:
@@ -329,6 +352,18 @@ def _random_letters(rng: np.random.Generator, batch: int, length: int) -> np.nda
         out[row, np.arange(real), rng.integers(0, len(ALPHABET), size=real)] = 1.0
     return out
 
+
+FULL_RECIPE = NamesRecipe(
+    optimizer="SGD",
+    lr=0.05,
+    momentum=0.9,
+    sampling=SAMPLING_NOTE,
+    sampling_power=0.0,
+    best_epoch_by="val_balanced_acc",
+    epochs=32,
+    note=RECIPE_NOTE,
+)
+QUICK_RECIPE = replace(FULL_RECIPE, epochs=3)
 
 FAMILY = NamesFamily()
 

@@ -9,12 +9,13 @@ three such members trained side by side from different initial weights, its outp
 mean log-probabilities; after training, every member's Linear bias is shifted by ``-tau * log(prior)``
 (post-hoc logit adjustment towards balanced accuracy). Split, encoding, manifest preprocessing, check cases,
 sampler and metrics are ``names``' own (imported), so the runtime and every export path treat these models
-like ``names``.
+like ``names``. The recipe is a :class:`torchzoo.train.names.NamesRecipe` with an ensemble part; how it was
+chosen (its note in ``train.json`` sums it up): ``docs/recipes.md``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -132,29 +133,12 @@ class NamesRNNFamily(names.NamesFamily):
             raise ValueError(f"unknown cell '{cell}'; choose one of {', '.join(CELLS)}")
         return AveragedRNNs(cell, len(ALPHABET), HIDDEN, LAYERS, names.N_LANGUAGES)
 
-    def recipe(self, ctx: TrainContext) -> dict[str, Any]:
-        return {
-            "optimizer": "Adam",
-            "lr": 3e-3,
-            "batch_size": 64,
-            "batching": "by length: names sorted into batches of similar length (shuffled per epoch)",
-            "sampling": "every training name once per epoch (the data set's frequencies)",
-            "sampling_power": 1.0,
-            "members": MEMBERS,
-            "members_training": "side by side on the same batches, each on its own NLLLoss (the mean of theirs)",
-            "logit_adjustment_tau": LOGIT_ADJUSTMENT,
-            "logit_adjustment": "after training, every member's fc.bias -= tau * log(training prior)",
-            "best_epoch_by": "last",
-            "epochs": 1 if ctx.quick else 16,
-            "schedule": "cosine",
-            "clip_grad_norm": 5.0,
-            "loss": "NLLLoss",
-            "note": RECIPE_NOTE,
-        }
+    def recipe(self, ctx: TrainContext) -> names.NamesRecipe:
+        return QUICK_RECIPE if ctx.quick else FULL_RECIPE
 
     def fit(self, spec: ModelSpec, model: nn.Module, data: names.NamesSplits, ctx: TrainContext) -> TrainResult:
         recipe = self.recipe(ctx)
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
         counts = torch.bincount(data.train[2], minlength=names.N_LANGUAGES).float()
         log_prior = torch.log(counts / counts.sum())
 
@@ -162,7 +146,7 @@ class NamesRNNFamily(names.NamesFamily):
             return F.nll_loss(member_outputs.flatten(0, 1), target.repeat(member_outputs.shape[0]))
 
         def finish(trained: nn.Module) -> None:
-            trained.adjust_logits(log_prior, recipe["logit_adjustment_tau"])
+            trained.adjust_logits(log_prior, ENSEMBLE.logit_adjustment_tau)
 
         return names.fit_recipe(model, optimizer, loss_fn, data, recipe, ctx, trained=_EachMember(model), finish=finish)
 
@@ -176,6 +160,24 @@ class NamesRNNFamily(names.NamesFamily):
                 case.tolerance_reason, case.rtol = CHECK_REASON, CHECK_RTOL
         return cases
 
+
+ENSEMBLE = names.EnsembleRecipe(
+    members=MEMBERS,
+    members_training="side by side on the same batches, each on its own NLLLoss (the mean of theirs)",
+    logit_adjustment_tau=LOGIT_ADJUSTMENT,
+    logit_adjustment="after training, every member's fc.bias -= tau * log(training prior)",
+)
+FULL_RECIPE = names.NamesRecipe(
+    optimizer="Adam",
+    lr=3e-3,
+    sampling="every training name once per epoch (the data set's frequencies)",
+    sampling_power=1.0,
+    ensemble=ENSEMBLE,
+    best_epoch_by="last",
+    epochs=16,
+    note=RECIPE_NOTE,
+)
+QUICK_RECIPE = replace(FULL_RECIPE, epochs=1)
 
 FAMILY = NamesRNNFamily()
 

@@ -92,7 +92,7 @@ def train_model(spec: ModelSpec, ctx: TrainContext, artifacts_dir: Path, data_di
         "outputs": [t.to_json() for t in family.outputs],
         "preprocessing": family.preprocessing(spec),
         "postprocessing": {"output": family.outputs[0].name, "transform": family.output_transform},
-        "recipe": result.recipe,
+        "recipe": result.recipe.to_json(),
         "metrics": result.metrics,
         "parameters": parameters,
         "train_seconds": round(seconds, 2),

@@ -15,7 +15,7 @@ are refused.
 
 Model: ``NeuralNet2`` of the softmax/cross-entropy tutorial (13 -> 5 hidden, ReLU -> 3 logits; no
 softmax in the model: ``CrossEntropyLoss`` applies it, and the runtime's ``output_transform`` is
-``softmax``).
+``softmax``). The recipe: :data:`FULL_RECIPE` (``docs/recipes.md``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from torchzoo.core.feature_codec import feature_params, standardize
 from torchzoo.core.tensor_spec import TensorSpec
 from torchzoo.train import loop
 from torchzoo.train.family import CheckCase, Family, TrainContext, TrainResult, standard_check_cases
+from torchzoo.train.recipe import Recipe
 from torchzoo.train.spec import ModelSpec
 
 SPLIT_SEED = 0
@@ -46,6 +48,33 @@ HIDDEN = 5
 LABELS = ["cultivar 1", "cultivar 2", "cultivar 3"]
 
 Sample = tuple[Any, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WineRecipe(Recipe):
+    """How NeuralNet2 trains on the wine rows: Adam, small batches, the best validation loss kept."""
+
+    optimizer: str
+    lr: float
+    loss: str
+    batch_size: int
+    epochs: int
+    hidden_size: int
+    transforms: str
+    selection: str
+
+
+FULL_RECIPE = WineRecipe(
+    optimizer="Adam",
+    lr=0.01,
+    loss="CrossEntropyLoss",
+    batch_size=4,
+    epochs=60,
+    hidden_size=HIDDEN,
+    transforms=f"ToTensor, MulTransform({MUL_FACTOR:g}) on standardized rows",
+    selection="best validation loss restored",
+)
+QUICK_RECIPE = replace(FULL_RECIPE, epochs=8)
 
 
 class ToTensor:
@@ -203,19 +232,10 @@ class WineFamily(Family):
         }
 
     def fit(self, spec: ModelSpec, model: nn.Module, data: WineData, ctx: TrainContext) -> TrainResult:
-        recipe = {
-            "optimizer": "Adam",
-            "lr": 0.01,
-            "loss": "CrossEntropyLoss",
-            "batch_size": 4,
-            "epochs": 8 if ctx.quick else 60,
-            "hidden_size": HIDDEN,
-            "transforms": f"ToTensor, MulTransform({MUL_FACTOR:g}) on standardized rows",
-            "selection": "best validation loss restored",
-        }
+        recipe = QUICK_RECIPE if ctx.quick else FULL_RECIPE
         loader = DataLoader(
             data.train,
-            batch_size=recipe["batch_size"],
+            batch_size=recipe.batch_size,
             shuffle=True,
             generator=torch.Generator().manual_seed(ctx.seed),
         )
@@ -227,8 +247,8 @@ class WineFamily(Family):
         def validate() -> dict[str, float]:
             return {f"val_{k}": v for k, v in loop.evaluate(model, data.val, F.cross_entropy, spec.task).items()}
 
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-        config = loop.LoopConfig(epochs=recipe["epochs"], monitor="val_loss", mode="min")
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+        config = loop.LoopConfig(epochs=recipe.epochs, monitor="val_loss", mode="min")
         history = loop.fit(model, optimizer, F.cross_entropy, batches, validate, config, on_epoch=ctx.on_epoch)
         scores = loop.predict_batches(model, [(data.test[0],)])
         metrics = loop.classification_metrics(scores, data.test[1], LABELS)

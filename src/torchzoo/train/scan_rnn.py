@@ -5,6 +5,10 @@ loop and fix the sequence length. :class:`ScanCharRNN` computes the same recurre
 the sequence axis (the same ``i2h`` / ``i2o`` modules, the same padding rule), so the exported graph keeps
 a dynamic length: ``torch.export`` records one ``scan`` node, ``torch.onnx.export(dynamo=True)`` one ONNX
 ``Scan``. The wrapper shares the trained modules; it has no weights of its own.
+
+It lives in ``train`` (next to the model it mirrors) because the names family hands it to export through
+``NamesFamily.onnx_module``; export imports train, never the reverse. ``scan`` is private in torch 2.13:
+:mod:`torchzoo.train.torch_private` pins it and checks it exists (``tests/test_torch_private.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from torchzoo.export.torch_private import scan
+from torchzoo.train.torch_private import scan
 
 
 class ScanCharRNN(nn.Module):

@@ -42,13 +42,13 @@ def _resolve() -> dict[str, Any]:
         except ImportError as exc:
             raise ImportError(
                 f"torch {torch.__version__} has no {module_name} (torchzoo's private-API shim is pinned to torch "
-                f"{PINNED_TORCH}; see torchzoo/export/torch_private.py)"
+                f"{PINNED_TORCH}; see torchzoo/train/torch_private.py)"
             ) from exc
         for name in names:
             if not callable(getattr(module, name, None)):
                 raise ImportError(
                     f"torch {torch.__version__} has no {module_name}.{name} (torchzoo's private-API shim is pinned "
-                    f"to torch {PINNED_TORCH}; see torchzoo/export/torch_private.py)"
+                    f"to torch {PINNED_TORCH}; see torchzoo/train/torch_private.py)"
                 )
             found[name] = getattr(module, name)
     return found
