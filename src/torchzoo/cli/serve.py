@@ -17,6 +17,9 @@ MaxBatch = Annotated[int, typer.Option(min=1, help="Most samples in one batched 
 MaxDelayMs = Annotated[float, typer.Option(min=0.0, help="How long a batch may wait for requests still being read.")]
 MaxBodyBytes = Annotated[int, typer.Option(min=1024, help="Larger request bodies get 413.")]
 Token = Annotated[str | None, typer.Option(help="Bearer token for every endpoint but live/ready (or $TORCHZOO_TOKEN).")]
+GrpcPort = Annotated[
+    int | None, typer.Option(min=1, max=65535, help="Also serve the gRPC Open Inference Protocol on this port.")
+]
 Static = Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")]
 Ray = Annotated[bool, typer.Option("--ray", help="Deploy the same app as Ray Serve replicas (the ray extra).")]
 Replicas = Annotated[int | None, typer.Option(min=1, help="With --ray: this many replicas (default 1).")]
@@ -43,6 +46,7 @@ def serve(
     max_delay_ms: MaxDelayMs = 2.0,
     max_body_bytes: MaxBodyBytes = 8 << 20,
     token: Token = None,
+    grpc_port: GrpcPort = None,
     static: Static = None,
     ray: Ray = False,
     replicas: Replicas = None,
@@ -62,6 +66,8 @@ def serve(
     from torchzoo.serve_cli.server.run import ServeTarget
     from torchzoo.serve_cli.server.run import serve as run_server
 
+    if ray and grpc_port is not None:
+        raise UserInputError("--grpc-port is not served with --ray (Serve's proxies speak HTTP here)")
     ray_only = {"--replicas": replicas, "--autoscale": autoscale, "--address": address}
     if not ray and any(v is not None for v in ray_only.values()):
         given = [k for k, v in ray_only.items() if v is not None]
@@ -74,6 +80,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         token=token or os.environ.get("TORCHZOO_TOKEN") or None,
         static_dir=static,
+        grpc_address=None if grpc_port is None else (f"[{host}]:{grpc_port}" if ":" in host else f"{host}:{grpc_port}"),
     )
     target = ServeTarget(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)
     if not ray:

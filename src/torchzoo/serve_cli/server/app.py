@@ -29,6 +29,8 @@ from torchzoo.serve_cli.server.errors import HANDLERS
 from torchzoo.serve_cli.server.metrics import Metrics
 from torchzoo.serve_cli.server.middleware import Guard
 
+GRPC_GRACE_SECONDS = 30
+
 
 @dataclass
 class ServeConfig:
@@ -37,6 +39,7 @@ class ServeConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     token: str | None = None
     static_dir: Path | None = None
+    grpc_address: str | None = None  # host:port of the gRPC service beside REST (None: REST only)
 
 
 def create_app(models: dict[str, Predictor], config: ServeConfig) -> Guard:
@@ -65,9 +68,18 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Guard:
         for model in served.values():
             model.batcher.start()
         access.start()
+        grpc_server = None
+        if config.grpc_address is not None:  # imported only then: the gRPC stack is the serve extra's
+            from torchzoo.serve_cli.server.grpc_service import start_grpc
+
+            grpc_server = await start_grpc(
+                config.grpc_address, served, state, config.token, metrics, config.max_body_bytes
+            )
         state.ready = True
         yield
         state.ready = False
+        if grpc_server is not None:  # RPCs in flight finish first, as REST's requests do
+            await grpc_server.stop(GRPC_GRACE_SECONDS)
         for model in served.values():
             await model.batcher.stop()
         access.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -25,6 +25,7 @@ DATATYPES: dict[str, np.dtype] = {
 }
 TO_DATATYPE = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items()}
 HEADER_LENGTH = "inference-header-content-length"
+T = TypeVar("T")
 
 
 class ProtocolError(Exception):
@@ -82,20 +83,9 @@ def decode_request(
     given = request.get("inputs")
     if not isinstance(given, list) or not given:
         raise ProtocolError("'inputs' must be a non-empty list of tensors")
-    by_name: dict[str, dict[str, Any]] = {}
-    for tensor in given:
-        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-            raise ProtocolError("each input tensor must be an object with a 'name'")
-        if tensor["name"] in by_name:
-            raise ProtocolError(f"input '{tensor['name']}' is given twice")
-        by_name[tensor["name"]] = tensor
-    expected = [spec.name for spec in inputs]
-    unknown = sorted(set(by_name) - set(expected))
-    if unknown:
-        raise ProtocolError(f"unknown input '{unknown[0]}'; the model's inputs are {', '.join(expected)}")
-    missing = [name for name in expected if name not in by_name]
-    if missing:
-        raise ProtocolError(f"missing input '{missing[0]}'")
+    if not all(isinstance(tensor, dict) and isinstance(tensor.get("name"), str) for tensor in given):
+        raise ProtocolError("each input tensor must be an object with a 'name'")
+    by_name = match_inputs([tensor["name"] for tensor in given], given, inputs)
     offset = 0
     arrays = []
     for spec in inputs:
@@ -103,9 +93,7 @@ def decode_request(
         arrays.append(array)
     if offset != len(binary):
         raise ProtocolError(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
-    batch = {a.shape[0] for a in arrays}
-    if len(batch) != 1:
-        raise ProtocolError(f"inputs disagree on the batch size: {sorted(batch)}")
+    check_batch(arrays)
     return InferRequest(
         id=_request_id(request),
         arrays=tuple(arrays),
@@ -114,46 +102,93 @@ def decode_request(
     )
 
 
+def match_inputs(names: list[str], tensors: list[T], inputs: list[TensorSpec]) -> dict[str, T]:
+    """The given tensors by input name: each of the model's inputs exactly once, nothing else."""
+    by_name: dict[str, T] = {}
+    for name, tensor in zip(names, tensors, strict=True):
+        if name in by_name:
+            raise ProtocolError(f"input '{name}' is given twice")
+        by_name[name] = tensor
+    expected = [spec.name for spec in inputs]
+    unknown = sorted(set(by_name) - set(expected))
+    if unknown:
+        raise ProtocolError(f"unknown input '{unknown[0]}'; the model's inputs are {', '.join(expected)}")
+    missing = [name for name in expected if name not in by_name]
+    if missing:
+        raise ProtocolError(f"missing input '{missing[0]}'")
+    return by_name
+
+
+def check_outputs(names: list[str], outputs: list[str]) -> None:
+    """Requested output names are the model's."""
+    unknown = [n for n in names if n not in outputs]
+    if unknown:
+        raise ProtocolError(f"unknown output '{unknown[0]}'; the model's outputs are {', '.join(outputs)}")
+
+
 def _decode_tensor(tensor: dict[str, Any], spec: TensorSpec, binary: bytes, offset: int) -> tuple[np.ndarray, int]:
     name = spec.name
-    datatype, shape = tensor.get("datatype"), tensor.get("shape")
-    if datatype != spec.datatype:
-        raise ProtocolError(f"input '{name}': datatype {datatype!r}; the model takes {spec.datatype}")
+    shape = tensor.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         raise ProtocolError(f"input '{name}': 'shape' must be a list of integers")
+    count = check_header(spec, tensor.get("datatype"), shape)
+    itemsize = DATATYPES[spec.datatype].itemsize
+    parameters = tensor.get("parameters") or {}
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size != count * itemsize:
+            raise ProtocolError(f"input '{name}': binary_data_size {size!r}; shape {shape} needs {count * itemsize}")
+        if offset + size > len(binary):
+            raise ProtocolError(f"input '{name}': the body holds {len(binary) - offset} of its {size} binary bytes")
+        return from_raw(spec, binary[offset : offset + size], shape), offset + size
+    array = from_values(tensor.get("data"), spec)
+    if array.size != count:
+        raise ProtocolError(f"input '{name}': {array.size} values; shape {shape} needs {count}")
+    return checked(spec, array.reshape(shape)), offset  # nested lists are accepted too, read row-major
+
+
+def check_header(spec: TensorSpec, datatype: object, shape: list[int]) -> int:
+    """A tensor's datatype and shape against the model's input; returns its element count."""
+    name = spec.name
+    if datatype != spec.datatype:
+        raise ProtocolError(f"input '{name}': datatype {datatype!r}; the model takes {spec.datatype}")
     if len(shape) != len(spec.dims):
         raise ProtocolError(f"input '{name}': shape {shape} has rank {len(shape)}; the model takes {list(spec.dims)}")
     for got, want in zip(shape, spec.dims, strict=True):
         if got < 1 or (want != -1 and got != want):
             raise ProtocolError(f"input '{name}': shape {shape}; the model takes {list(spec.dims)} (-1: any size)")
-    count = math.prod(shape)
+    return math.prod(shape)
+
+
+def from_raw(spec: TensorSpec, raw: bytes, shape: list[int]) -> np.ndarray:
+    """A tensor sent as raw little-endian bytes (the binary extension, gRPC's raw contents), checked."""
     dtype = DATATYPES[spec.datatype]
-    parameters = tensor.get("parameters") or {}
-    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size != count * dtype.itemsize:
-            raise ProtocolError(
-                f"input '{name}': binary_data_size {size!r}; shape {shape} needs {count * dtype.itemsize}"
-            )
-        if offset + size > len(binary):
-            raise ProtocolError(f"input '{name}': the body holds {len(binary) - offset} of its {size} binary bytes")
-        array = np.frombuffer(binary, dtype=dtype, count=count, offset=offset).reshape(shape)
-        offset += size
-    else:
-        array = _from_json(tensor.get("data"), spec)
-        if array.size != count:
-            raise ProtocolError(f"input '{name}': {array.size} values; shape {shape} needs {count}")
-        array = array.reshape(shape)  # nested lists are accepted too, read row-major
+    count = math.prod(shape)
+    if len(raw) != count * dtype.itemsize:
+        raise ProtocolError(f"input '{spec.name}': {len(raw)} bytes; shape {shape} needs {count * dtype.itemsize}")
+    return checked(spec, np.frombuffer(raw, dtype=dtype, count=count).reshape(shape))
+
+
+def checked(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+    """A decoded input as the runtime takes it: finite, native byte order, contiguous."""
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise ProtocolError(f"input '{name}' holds NaN or infinite values (or values past {spec.datatype}'s range)")
-    return np.ascontiguousarray(array.astype(dtype.newbyteorder("="), copy=False)), offset
+        raise ProtocolError(
+            f"input '{spec.name}' holds NaN or infinite values (or values past {spec.datatype}'s range)"
+        )
+    return np.ascontiguousarray(array.astype(DATATYPES[spec.datatype].newbyteorder("="), copy=False))
+
+
+def check_batch(arrays: list[np.ndarray]) -> None:
+    batch = {a.shape[0] for a in arrays}
+    if len(batch) != 1:
+        raise ProtocolError(f"inputs disagree on the batch size: {sorted(batch)}")
 
 
 #: JSON number kinds (numpy's, of the array numpy makes of the data) each datatype accepts
 _JSON_KINDS = {"FP32": "iuf", "FP64": "iuf", "INT64": "iu", "INT32": "iu", "UINT8": "iu", "BOOL": "b"}
 
 
-def _from_json(data: Any, spec: TensorSpec) -> np.ndarray:
+def from_values(data: Any, spec: TensorSpec) -> np.ndarray:
     """A tensor's JSON ``data`` as an array of its datatype: numbers of that kind only (no strings, no floats for
     an integer input, no integer outside its range), never a silent cast."""
     refusal = ProtocolError(f"input '{spec.name}': 'data' must be numbers of datatype {spec.datatype}")
@@ -198,9 +233,7 @@ def _requested(request: dict[str, Any], outputs: list[str]) -> list[str] | None:
     if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted):
         raise ProtocolError("'outputs' must be a list of objects with a 'name'")
     names = [o["name"] for o in wanted]
-    unknown = [n for n in names if n not in outputs]
-    if unknown:
-        raise ProtocolError(f"unknown output '{unknown[0]}'; the model's outputs are {', '.join(outputs)}")
+    check_outputs(names, outputs)
     return names
 
 

@@ -107,6 +107,7 @@ def config_summary(config: ServeConfig) -> dict[str, Any]:
         "max_delay_ms": config.max_delay_ms,
         "max_body_bytes": config.max_body_bytes,
         "auth": config.token is not None,
+        "grpc": config.grpc_address,
     }
 
 
@@ -136,6 +137,9 @@ def serve(target: ServeTarget) -> None:
     directories = model_directories(target.names, target.root)
     sock = bind(target.host, target.port)  # before loading: a port in use is said at once
     target = replace(target, port=sock.getsockname()[1])
+    if target.config.grpc_address is not None:
+        host, _, grpc_port = target.config.grpc_address.rpartition(":")
+        bind(host.strip("[]"), int(grpc_port)).close()  # the gRPC server binds it once the app starts
     served, refused = load_or_refuse(directories, target.provider)
     if target.as_json:
         models = {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()}
@@ -146,6 +150,8 @@ def serve(target: ServeTarget) -> None:
         notice = f" ({predictor.notice})" if predictor.notice else ""
         log.info(f"serving {name} on provider {predictor.provider}{notice}")
     log.info(f"listening on {target.url} (Open Inference Protocol v2, KServe v1 :predict)")
+    if target.config.grpc_address is not None:
+        log.info(f"gRPC on {target.config.grpc_address} (inference.GRPCInferenceService)")
     if target.config.token is None and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
         log.warning(
             f"{target.host} is reachable from other machines and no --token is set: anyone there can use the models"
