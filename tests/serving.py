@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import ROOT
+from support import ROOT
 
 
 def stop(process: subprocess.Popen, grace: float, kill: Callable[[], None] | None = None) -> None:

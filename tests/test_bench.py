@@ -18,7 +18,7 @@ from torchzoo.core import artifact
 from torchzoo.core.errors import UserInputError
 from torchzoo.train import registry
 
-from conftest import Zoo, run_cli
+from support import Zoo, run_cli
 
 #: openvino is in the dev extra, so CI measures every peer
 RUNTIMES = {"torch_eager", "torchscript", "torch_compile", "openvino_cpu", "onnxruntime_cpu"}

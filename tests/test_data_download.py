@@ -27,11 +27,18 @@ import pytest
 
 from torchzoo.data.catalog import MNIST
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST" / "raw"
-FILES = {f.name: (SHARED_MNIST / f.name).read_bytes() for f in MNIST.files}
 BIG = "train-images-idx3-ubyte.gz"
-HALF = len(FILES[BIG]) // 2
+HALF = next(f.size for f in MNIST.files if f.name == BIG) // 2
 NO_PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "TORCHZOO_DATA")
+
+
+@pytest.fixture(scope="module")
+def files(data_root: Path) -> dict[str, bytes]:
+    """The four MNIST .gz files of the tests' data root (the published ones: their md5s are checked here), by name."""
+    raw = data_root / MNIST.relative
+    found = {f.name: (raw / f.name).read_bytes() for f in MNIST.files}
+    assert len(found[BIG]) == 2 * HALF
+    return found
 
 
 class MirrorServer:
@@ -132,22 +139,23 @@ def _assert_only_verified(root: Path) -> None:
         assert hashlib.md5(path.read_bytes()).hexdigest() == published[path.name]
 
 
-def test_good_download_is_read_by_the_mnist_loader(tmp_path: Path) -> None:
+@pytest.mark.slow  # ends by training mnist-mlp from the downloaded root
+def test_good_download_is_read_by_the_mnist_loader(tmp_path: Path, files: dict[str, bytes]) -> None:
     root = tmp_path / "root"
-    with MirrorServer(FILES) as server:
+    with MirrorServer(files) as server:
         result = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(root), "--json")
         again = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(root), "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["files"]
-    assert [(Path(r["file"]).name, r["action"]) for r in rows] == [(name, "downloaded") for name in FILES]
+    assert [(Path(r["file"]).name, r["action"]) for r in rows] == [(name, "downloaded") for name in files]
     assert all(r["url"] == f"{server.url}/{Path(r['file']).name}" for r in rows)
-    assert sorted(p.name for p in _files_under(root)) == sorted(FILES)
-    for name, body in FILES.items():
+    assert sorted(p.name for p in _files_under(root)) == sorted(files)
+    for name, body in files.items():
         assert (_raw(root) / name).read_bytes() == body
     # a second run finds every file verified and fetches nothing
     assert again.returncode == 0, again.stderr
     assert {r["action"] for r in json.loads(again.stdout)["files"]} == {"verified"}
-    assert len(server.requests) == len(FILES)
+    assert len(server.requests) == len(files)
 
     from torchzoo.core.paths import find_dataset
     from torchzoo.train.datasets import read_mnist
@@ -168,13 +176,13 @@ def test_good_download_is_read_by_the_mnist_loader(tmp_path: Path) -> None:
     assert metrics["test_size"] == 10000 and metrics["test_accuracy"] > 0.85  # quick profile: ~0.90
 
 
-def test_corrupted_byte_deletes_the_download_and_exits_2(tmp_path: Path) -> None:
+def test_corrupted_byte_deletes_the_download_and_exits_2(tmp_path: Path, files: dict[str, bytes]) -> None:
     name = "train-labels-idx1-ubyte.gz"
-    corrupted = bytearray(FILES[name])
+    corrupted = bytearray(files[name])
     corrupted[len(corrupted) // 2] ^= 0xFF
     actual = hashlib.md5(corrupted).hexdigest()
     root = tmp_path / "root"
-    with MirrorServer({**FILES, name: bytes(corrupted)}) as server:
+    with MirrorServer({**files, name: bytes(corrupted)}) as server:
         result = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(root))
     assert result.returncode == 2, result.stderr
     line = _error_line(result)
@@ -184,28 +192,28 @@ def test_corrupted_byte_deletes_the_download_and_exits_2(tmp_path: Path) -> None
     _assert_only_verified(root)
 
 
-def test_connection_cut_halfway_is_resumed_with_range(tmp_path: Path) -> None:
+def test_connection_cut_halfway_is_resumed_with_range(tmp_path: Path, files: dict[str, bytes]) -> None:
     root = tmp_path / "root"
-    with MirrorServer(FILES) as server:
+    with MirrorServer(files) as server:
         server.cut.add(BIG)
         result = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(root))
     assert result.returncode == 0, result.stderr
     assert server.requests[:2] == [(BIG, None), (BIG, f"bytes={HALF}-")]  # the second asks only for the rest
-    assert (_raw(root) / BIG).read_bytes() == FILES[BIG]
-    assert sorted(p.name for p in _files_under(root)) == sorted(FILES)
+    assert (_raw(root) / BIG).read_bytes() == files[BIG]
+    assert sorted(p.name for p in _files_under(root)) == sorted(files)
     _assert_only_verified(root)
 
 
-def test_404_is_one_line_and_leaves_no_file_for_it(tmp_path: Path) -> None:
+def test_404_is_one_line_and_leaves_no_file_for_it(tmp_path: Path, files: dict[str, bytes]) -> None:
     missing = "t10k-labels-idx1-ubyte.gz"
     root = tmp_path / "root"
-    with MirrorServer({k: v for k, v in FILES.items() if k != missing}) as server:
+    with MirrorServer({k: v for k, v in files.items() if k != missing}) as server:
         result = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(root))
     assert result.returncode == 2, result.stderr
     line = _error_line(result)
     assert f"could not download {missing}" in line and "HTTP 404" in line
     assert [r for r in server.requests if r[0] == missing] == [(missing, None)]  # a 404 is not retried
-    assert sorted(p.name for p in _files_under(root)) == sorted(set(FILES) - {missing})
+    assert sorted(p.name for p in _files_under(root)) == sorted(set(files) - {missing})
     _assert_only_verified(root)
 
 
@@ -223,10 +231,10 @@ def test_no_server_is_one_line_in_bounded_time(tmp_path: Path) -> None:
     assert not root.exists()  # not even an empty directory that training would take for the dataset
 
 
-def test_bad_target_and_bad_mirror_are_one_line_errors(tmp_path: Path) -> None:
+def test_bad_target_and_bad_mirror_are_one_line_errors(tmp_path: Path, files: dict[str, bytes]) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
-    with MirrorServer(FILES) as server:
+    with MirrorServer(files) as server:
         result = cli("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(not_a_dir))
     assert result.returncode == 2
     assert "cannot write" in _error_line(result) and "choose another --data-dir" in _error_line(result)
@@ -236,9 +244,11 @@ def test_bad_target_and_bad_mirror_are_one_line_errors(tmp_path: Path) -> None:
     assert _files_under(tmp_path) == [not_a_dir]
 
 
-def test_killed_download_leaves_nothing_that_looks_complete_and_resumes(tmp_path: Path) -> None:
+def test_killed_download_leaves_nothing_that_looks_complete_and_resumes(
+    tmp_path: Path, files: dict[str, bytes]
+) -> None:
     root = tmp_path / "root"
-    with MirrorServer(FILES) as server:
+    with MirrorServer(files) as server:
         server.stall.add(BIG)
         args = ("data", "download", "mnist", "--mirror", server.url, "--data-dir", str(root))
         proc = subprocess.Popen(_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
@@ -261,7 +271,7 @@ def test_killed_download_leaves_nothing_that_looks_complete_and_resumes(tmp_path
         result = cli(*args)
     assert result.returncode == 0, result.stderr
     assert (BIG, f"bytes={kept}-") in server.requests  # the next run resumed the .part
-    assert sorted(p.name for p in _files_under(root)) == sorted(FILES)
+    assert sorted(p.name for p in _files_under(root)) == sorted(files)
     _assert_only_verified(root)
 
 
@@ -278,11 +288,17 @@ def test_missing_dataset_names_the_download_command(tmp_path: Path) -> None:
     assert f"fetch it with 'torchzoo data download mnist --data-dir {tmp_path}'" in _error_line(result)
 
 
+@pytest.mark.slow  # trains names
 def test_names_trains_from_the_shipped_copy_with_no_data_root(tmp_path: Path) -> None:
-    """No --data-dir, TORCHZOO_DATA unset, a cwd with no ./data and no ../shared/data: the package's copy."""
+    """No --data-dir, TORCHZOO_DATA unset, a cwd with no ./data: the package's copy. A development data root in a
+    folder beside the clone is no data root: the product searches only --data-dir, $TORCHZOO_DATA and ./data."""
     cwd = tmp_path / "clone"
     cwd.mkdir()
-    assert not (cwd / "data").exists() and not (cwd.parent / "shared" / "data").exists()
+    beside = tmp_path / "shared" / "data"
+    (beside / "MNIST" / "raw").mkdir(parents=True)
+    (beside / "names").mkdir()
+    (beside / "names" / "Italian.txt").write_text("Rossi\n")
+    assert not (cwd / "data").exists()
     listed = {r["dataset"]: r for r in json.loads(cli("data", "list", "--json", cwd=cwd).stdout)}
     assert listed["names"]["found"] == "shipped in the package" and listed["names"]["state"] == "verified (18 files)"
     assert listed["mnist"]["found"] == "not found" and listed["mnist"]["fetch"] == "torchzoo data download mnist"
@@ -393,20 +409,46 @@ def test_archive_is_unpacked_file_by_file_verified_and_removed(tmp_path: Path, m
     assert not (directory / "test_batch").exists() and not (directory / "test_batch.part").exists()
 
 
-def test_a_stalled_transfer_times_out_and_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stalled_transfer_times_out_and_is_resumed(
+    tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from torchzoo.data import download as dl
 
     for key in NO_PROXY_ENV:
         monkeypatch.delenv(key, raising=False)
     dest = tmp_path / BIG
-    with MirrorServer(FILES) as server:
+    with MirrorServer(files) as server:
         server.stall.add(BIG)  # the first (full) request sends half, then nothing: the read times out
         row = dl.Fetcher(timeout=1.0, attempts=3, backoff=0.0).fetch(
             [f"{server.url}/{BIG}"], dest, MNIST.files[0].checksum
         )
     assert server.requests == [(BIG, None), (BIG, f"bytes={HALF}-")]
-    assert row["action"] == "downloaded" and dest.read_bytes() == FILES[BIG]
+    assert row["action"] == "downloaded" and dest.read_bytes() == files[BIG]
     assert [p.name for p in _files_under(tmp_path)] == [BIG]
+
+
+def test_the_data_roots_are_data_dir_else_the_variable_else_dot_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchzoo.core.paths import data_root_candidates
+
+    monkeypatch.delenv("TORCHZOO_DATA", raising=False)
+    assert data_root_candidates() == [Path("data")]
+    monkeypatch.setenv("TORCHZOO_DATA", "/srv/datasets")
+    assert data_root_candidates() == [Path("/srv/datasets"), Path("data")]
+    assert data_root_candidates("/explicit") == [Path("/explicit")]  # --data-dir is the only one searched
+
+
+def test_the_download_command_named_in_errors_is_the_catalogs(tmp_path: Path) -> None:
+    """core.paths names the command from its own table of data-root directories (core imports nothing of
+    torchzoo.data); the catalog builds its datasets on the same table."""
+    from torchzoo.core.paths import DATASET_DIRS, download_command
+    from torchzoo.data.catalog import DATASETS, for_relative
+
+    assert {d.name: d.relative for d in DATASETS.values()} == DATASET_DIRS
+    for dataset in DATASETS.values():
+        assert for_relative(dataset.relative) is dataset
+        assert download_command(dataset.relative) == f"torchzoo data download {dataset.name}"
+    assert download_command("MNIST/raw", tmp_path) == f"torchzoo data download mnist --data-dir {tmp_path}"
+    assert download_command("celeba") is None
 
 
 def test_a_data_root_with_names_wins_over_the_shipped_copy(tmp_path: Path) -> None:

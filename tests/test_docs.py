@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from serving import free_port, serving
-from support import ROOT, Zoo
 
 from torchzoo.serve_cli import load
+
+from serving import free_port, serving
+from support import ROOT, Zoo
 
 DOCS = ROOT / "docs"
 SNIPPETS = DOCS / "snippets"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, Zoo
+from support import ROOT, Zoo, cli_env
 
 # Export with the ONNX writer replaced by one that perturbs one weight of the graph it wrote.
 PERTURBED_EXPORT = """
@@ -47,6 +47,7 @@ def _export(root: Path, *extra: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=ROOT,
         timeout=900,
+        env=cli_env(),
     )
 
 

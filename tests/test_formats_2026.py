@@ -20,9 +20,8 @@ from torchzoo.export.variants import RUN_BATCH
 from torchzoo.train import registry
 from torchzoo.train.names import _random_letters
 
-from conftest import ROOT, Zoo, run_cli
+from support import ROOT, Zoo, cli_env, run_cli
 
-DATA = ROOT.parent / "shared" / "data"
 #: per model: input shapes the equivalence check did not use (other batch sizes; other name lengths)
 NEW_SHAPES = {
     "mnist-mlp": [(1, 1, 28, 28), (3, 1, 28, 28), (130, 1, 28, 28)],
@@ -125,7 +124,7 @@ def test_predict_variant_int8_runs_the_int8_graph(zoo: Zoo, tmp_path: Path) -> N
     from torchzoo.train.datasets import read_mnist
 
     root = zoo.exported("mnist-mlp")
-    test = read_mnist(DATA / "MNIST" / "raw").test
+    test = read_mnist(zoo.data / "MNIST" / "raw").test
     paths = []
     for i in range(6):
         Image.fromarray(test.images[i]).save(tmp_path / f"digit_{i}.png")
@@ -153,7 +152,7 @@ def test_a_refused_variant_is_not_published_and_the_other_formats_are(zoo: Zoo, 
 
     command = [sys.executable, "-c", STRICT, "export", "mnist-mlp", "--format", "all", "--json"]
     result = subprocess.run(
-        [*command, "--artifacts-dir", str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600
+        [*command, "--artifacts-dir", str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=cli_env()
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {r["format"]: r for r in json.loads(result.stdout)["checks"]}
@@ -195,6 +194,7 @@ def test_verify_rechecks_every_format_and_variant_from_the_files(zoo: Zoo) -> No
         capture_output=True,
         text=True,
         timeout=600,
+        env=cli_env(),
     )
     assert strict.returncode == 1, strict.stdout + strict.stderr
     failed = {r["format"]: r for r in json.loads(strict.stdout)["checks"] if not r["passed"]}

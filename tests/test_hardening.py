@@ -22,7 +22,7 @@ from torchzoo.core.image_codec import image_params
 from torchzoo.core.text_codec import ALPHABET
 from torchzoo.serve_cli.preprocess import preprocess
 
-from conftest import ROOT, Zoo, run_cli
+from support import ROOT, Zoo, cli_env, run_cli
 
 NAMES_PARAMS = {"kind": "names_one_hot", "alphabet": ALPHABET, "max_length": 64}
 NAMES_SPECS = [{"name": "letters", "shape": ["batch", "seq", 57]}]
@@ -207,7 +207,11 @@ def _start_export(root: Path) -> subprocess.Popen:
     """``torchzoo export names --format all`` in a background process."""
     command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "export", "names", "--format", "all"]
     return subprocess.Popen(
-        [*command, "--artifacts-dir", str(root)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, "--artifacts-dir", str(root)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
     )
 
 

@@ -27,7 +27,7 @@ from torchzoo.core.text_codec import printable
 from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.preprocess import preprocess
 
-from conftest import Zoo, run_cli
+from support import Zoo, run_cli
 
 TIMEOUT = 60
 WINE_ROW = "13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050"

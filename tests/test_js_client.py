@@ -26,10 +26,11 @@ import pytest
 
 from torchzoo.core.errors import UserInputError
 
-from conftest import ROOT, Zoo, run_cli
+from support import ROOT, Zoo, run_cli
+
+pytestmark = pytest.mark.slow  # Node, npm packages and Chromium
 
 JS = ROOT / "js"
-DATA = ROOT.parent / "shared" / "data"
 NODE_TIMEOUT = 300
 TOL = 1e-5
 
@@ -122,10 +123,10 @@ def compare(directory: Path, cases: list[dict[str, Any]], tol: float = TOL) -> l
     return py
 
 
-def mnist_test_images(count: int) -> tuple[np.ndarray, np.ndarray]:
-    with gzip.open(DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz") as fh:
+def mnist_test_images(data: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    with gzip.open(data / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz") as fh:
         images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:count]
-    with gzip.open(DATA / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz") as fh:
+    with gzip.open(data / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz") as fh:
         labels = np.frombuffer(fh.read(), np.uint8, offset=8)[:count]
     return images, labels
 
@@ -148,7 +149,7 @@ def test_names_in_node_match_the_python_runtime(zoo: Zoo, node_modules: Path) ->
     from torchzoo.train.datasets import read_names
     from torchzoo.train.names import NamesSplits
 
-    data = read_names(DATA / "names")
+    data = read_names(zoo.data / "names")
     held_out = NamesSplits(data, seed=0).test_names  # folded to ASCII: the accented ones come from the files
     accented = [n for n in sorted({n for n in data.names if not n.isascii()}) if _foldable(n)][::5][:12]
     names = accented + [n for n in held_out if n.isascii()][: 50 - len(accented)]
@@ -188,7 +189,7 @@ def test_mnist_in_node_matches_the_python_runtime(zoo: Zoo, node_modules: Path) 
     from torchzoo.serve_cli import load
 
     directory = zoo.exported("mnist-mlp") / "mnist-mlp"
-    images, labels = mnist_test_images(50)
+    images, labels = mnist_test_images(zoo.data, 50)
     params = load(directory).manifest["preprocessing"]
     floats = normalize(images[:3], params, [1, 28, 28])
     nan = floats[:1].copy()
@@ -248,7 +249,7 @@ def test_multilabel_in_node_matches_the_python_runtime(zoo: Zoo, node_modules: P
     from torchzoo.train.celeba import DigitCanvases
     from torchzoo.train.datasets import read_mnist
 
-    canvases = DigitCanvases(read_mnist(DATA / "MNIST" / "raw").test, seed=7, stream=9)
+    canvases = DigitCanvases(read_mnist(zoo.data / "MNIST" / "raw").test, seed=7, stream=9)
     pixels = np.stack([canvases.draw(i)[0] for i in range(3)])
     cases = [{"inputs": [uint8(pixels)], "threshold": t} for t in (0.5, 0.0, 1.0)]
     cases.append({"inputs": [uint8(pixels[:1, :, :255, :255])]})
@@ -290,7 +291,7 @@ def test_the_web_page_in_chromium_matches_the_python_runtime(
 ) -> None:
     from torchzoo.serve_cli import load
 
-    images, labels = mnist_test_images(1)
+    images, labels = mnist_test_images(zoo.data, 1)
     screenshot = tmp_path / "page.png"
     answer = node(
         "browser.mjs",

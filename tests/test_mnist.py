@@ -35,9 +35,9 @@ def _read(root: Path, name: str, file: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def mnist_lstm_data() -> MnistTensors:
+def mnist_lstm_data(data_root: Path) -> MnistTensors:
     spec = registry.get("mnist-lstm")
-    return spec.family.load_data(spec, None, 0)
+    return spec.family.load_data(spec, data_root, 0)
 
 
 @pytest.mark.slow
@@ -78,13 +78,15 @@ def test_manifest_preprocessing_is_what_training_used(zoo, name: str) -> None:
     assert manifest["recipe"]["epochs"] == 1 and "quick" in manifest["recipe"]
 
 
-def test_png_through_the_manifest_params_gives_the_training_input(tmp_path: Path, mnist_lstm_data) -> None:
+def test_png_through_the_manifest_params_gives_the_training_input(
+    tmp_path: Path, data_root: Path, mnist_lstm_data
+) -> None:
     """A test digit saved as PNG and preprocessed as the runtime does equals the tensor training used."""
     from torchzoo.core.paths import find_dataset
     from torchzoo.train.datasets import read_mnist
     from torchzoo.train.mnist_data import MNIST_EXPECTS, MNIST_RAW
 
-    pixels = read_mnist(find_dataset(MNIST_RAW, MNIST_EXPECTS)).test.images[7]
+    pixels = read_mnist(find_dataset(MNIST_RAW, MNIST_EXPECTS, data_root)).test.images[7]
     Image.fromarray(pixels, mode="L").save(tmp_path / "digit.png")
     for name in ("mnist-ffnn", "mnist-mlp", "mnist-lstm"):
         spec = registry.get(name)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import Zoo, run_cli
+from support import Zoo, run_cli
 
 # the quick profile (3 epochs, language-uniform sampling) reaches accuracy 0.48, balanced 0.47 (seed 0);
 # the full recipe balanced >= 0.50 (README)

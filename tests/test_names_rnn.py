@@ -11,7 +11,7 @@ import torch
 from torchzoo.core.text_codec import encode_names
 from torchzoo.train.names_rnn import MEMBERS, AveragedRNNs
 
-from conftest import Zoo
+from support import Zoo
 
 
 def test_quick_metrics_report_balanced_and_per_language(zoo: Zoo) -> None:

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import Zoo, run_cli
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from support import Zoo, run_cli
 
 
 def _predict(zoo: Zoo, model: str, *inputs: str, extra: tuple[str, ...] = ()) -> dict:
@@ -31,10 +29,10 @@ def _error(zoo: Zoo, model: str, *inputs: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def mnist_pngs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], list[int], np.ndarray]:
+def mnist_pngs(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> tuple[list[str], list[int], np.ndarray]:
     from torchzoo.train.datasets import read_mnist
 
-    test = read_mnist(DATA / "MNIST" / "raw").test
+    test = read_mnist(data_root / "MNIST" / "raw").test
     folder = tmp_path_factory.mktemp("mnist_png")
     paths = []
     for i in range(8):
@@ -98,7 +96,7 @@ def test_bad_images_are_refused(zoo: Zoo, tmp_path: Path) -> None:
 def test_cifar_png_predicts_a_class(zoo: Zoo, tmp_path: Path) -> None:
     from torchzoo.train.datasets import read_cifar10
 
-    test = read_cifar10(DATA / "cifar-10-batches-py").test
+    test = read_cifar10(zoo.data / "cifar-10-batches-py").test
     paths = []
     for i in range(6):
         Image.fromarray(test.images[i].transpose(1, 2, 0)).save(tmp_path / f"c{i}.png")
@@ -175,7 +173,7 @@ def test_celeba_stand_in_canvas_predicts_label_sets(zoo: Zoo, tmp_path: Path) ->
     from torchzoo.train.celeba import DigitCanvases
     from torchzoo.train.datasets import read_mnist
 
-    pixels, _ = DigitCanvases(read_mnist(DATA / "MNIST" / "raw").test, seed=7, stream=9).draw(0)
+    pixels, _ = DigitCanvases(read_mnist(zoo.data / "MNIST" / "raw").test, seed=7, stream=9).draw(0)
     image = Image.fromarray(pixels.transpose(1, 2, 0))
     image.save(tmp_path / "canvas.png")
     image.resize((300, 300)).save(tmp_path / "canvas_300.jpg")

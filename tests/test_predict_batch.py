@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import ROOT, Zoo, run_cli
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from support import ROOT, Zoo, run_cli
 
 
 def _batch(zoo: Zoo, model: str, source: Path, output: Path, *extra: str, timeout: float = 300) -> tuple[int, dict]:
@@ -77,11 +75,11 @@ def test_all_good_names_exit_0(zoo: Zoo, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def digits(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """Five MNIST test digits as PNG (one in a subfolder), a corrupt .png and a text file that is skipped."""
     from torchzoo.train.datasets import read_mnist
 
-    test = read_mnist(DATA / "MNIST" / "raw").test
+    test = read_mnist(data_root / "MNIST" / "raw").test
     folder = tmp_path_factory.mktemp("digits")
     (folder / "more").mkdir()
     for i in range(5):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import ROOT, run_cli
+from support import ROOT, run_cli
 
 
 def _readme_commands() -> list[str]:

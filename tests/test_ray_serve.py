@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from serving import Server, free_port, serving
 
 from torchzoo.serve_cli import load
 
-from conftest import ROOT, Zoo, run_cli
+from serving import Server, free_port, serving
+from support import ROOT, Zoo, run_cli
 
 MODEL = "mnist-mlp"
 NODE, REPLICA = "x-torchzoo-node", "x-torchzoo-replica"

@@ -22,7 +22,7 @@ from PIL import Image
 from torchzoo import report
 from torchzoo.core.errors import UserInputError
 
-from conftest import run_cli
+from support import run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\((report/[^)]+\.png)\)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import Zoo, run_cli
+from support import Zoo, run_cli
 
 
 @pytest.mark.parametrize("model", ["names", "names-gru"])

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from support import ROOT, cli_env, run_cli
+
+pytestmark = pytest.mark.slow  # both tests train
 
 # Train with the checkpoint writer replaced by one that SIGKILLs the process right after epoch 1's checkpoint.
 KILLED_AFTER_EPOCH_1 = """
@@ -33,7 +35,7 @@ def _weights(root: Path, model: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("model", ["names", "mnist-mlp"])
-def test_killed_then_resumed_equals_uninterrupted(model: str, tmp_path: Path) -> None:
+def test_killed_then_resumed_equals_uninterrupted(model: str, tmp_path: Path, data_root: Path) -> None:
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     args = ["train", model, "--profile", "quick"]
     assert run_cli(*args, "--artifacts-dir", str(whole)).returncode == 0
@@ -44,6 +46,7 @@ def test_killed_then_resumed_equals_uninterrupted(model: str, tmp_path: Path) ->
         text=True,
         cwd=ROOT,
         timeout=600,
+        env=cli_env(),
     )
     assert killed.returncode == -9, killed.stderr
     assert not (resumed / model / "train.json").exists()  # nothing published by the killed run
@@ -59,7 +62,7 @@ def test_killed_then_resumed_equals_uninterrupted(model: str, tmp_path: Path) ->
     assert not (resumed / ".checkpoints" / model).exists()  # removed once the model is written
 
 
-def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
+def test_resume_refuses_what_it_cannot_continue(tmp_path: Path, data_root: Path) -> None:
     nothing = run_cli("train", "names", "--profile", "quick", "--resume", "--artifacts-dir", str(tmp_path))
     assert nothing.returncode == 2 and "--resume: no checkpoint" in nothing.stderr
     killed = subprocess.run(
@@ -77,6 +80,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
         capture_output=True,
         cwd=ROOT,
         timeout=600,
+        env=cli_env(),
     )
     assert killed.returncode == -9
     other_seed = run_cli(

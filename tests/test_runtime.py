@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import ROOT, Zoo
+from support import ROOT, Zoo
 
 NO_TORCH = """
 import sys
@@ -102,7 +102,7 @@ def test_manifest_is_self_describing(zoo: Zoo) -> None:
 
 def test_provider_cuda_when_unavailable_is_a_clear_error(zoo: Zoo) -> None:
     """No GPU visible to the process (also on a CUDA machine): an explicit --provider cuda is refused."""
-    from conftest import run_cli
+    from support import run_cli
 
     root = str(zoo.exported("names"))
     env = {"CUDA_VISIBLE_DEVICES": ""}

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Zoo
+from support import ROOT, Zoo
+
+pytestmark = pytest.mark.slow  # a fresh virtual environment and a pip install
 
 API = """
 from torchzoo.serve_cli import load

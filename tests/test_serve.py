@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from PIL import Image
-from serving import Server, serving
 
 from torchzoo.serve_cli import load
 
-from conftest import Zoo, run_cli
+from serving import Server, serving
+from support import Zoo, run_cli
 
 MODELS = ("names", "wine", "mnist-mlp")
 
@@ -79,7 +79,7 @@ def test_tritonclient_metadata_marks_dynamic_axes(server: Server) -> None:
     assert names["platform"] == "onnxruntime_onnx" and names["versions"] == ["1"]
     assert names["inputs"] == [{"name": "letters", "datatype": "FP32", "shape": [-1, -1, 57]}]
     assert client.get_model_metadata("mnist-mlp")["inputs"][0]["shape"] == [-1, 1, 28, 28]
-    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data", "statistics"]
 
 
 def test_all_outputs_by_default_come_back_binary(server: Server, root: Path) -> None:

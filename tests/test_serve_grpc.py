@@ -12,13 +12,14 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from serving import Server, free_port, serving
-from support import Zoo
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from torchzoo.serve_cli import load
+
+from serving import Server, free_port, serving
+from support import Zoo
 
 MODELS = ("names", "wine", "mnist-mlp")
 TOKEN = "s3cret"

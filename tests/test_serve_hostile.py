@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from PIL import Image
-from serving import Server, serving
 
 from torchzoo.serve_cli import load
 from torchzoo.serve_cli.server.heads import MAX_HEAD_BYTES, MAX_URL_BYTES
 from torchzoo.serve_cli.server.v1 import MAX_DECODED_PIXELS
 
-from conftest import Zoo
+from serving import Server, serving
+from support import Zoo
 
 MODELS = ("names", "wine", "mnist-mlp")
 WINE_ROW = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]

@@ -19,7 +19,7 @@ from torchzoo.serve_cli import load
 from torchzoo.serve_cli.server.batching import Batcher
 from torchzoo.serve_cli.server.protocol import ProtocolError, decode_request, encode_response, split_body
 
-from conftest import Zoo
+from support import Zoo
 
 TIMEOUT = 60  # every asyncio test is bounded
 
@@ -115,7 +115,6 @@ def test_a_failed_run_fails_its_requests_and_the_worker_carries_on() -> None:
     np.testing.assert_array_equal(good[0], [[2]])
 
 
-
 def test_a_poisoned_request_fails_alone_among_its_batch() -> None:
     """One request whose rows fail the run (as an output that is no answer does) is answered with its own
     error; the requests gathered into the same batch get their rows."""
@@ -146,6 +145,7 @@ def test_a_poisoned_request_fails_alone_among_its_batch() -> None:
             assert not isinstance(answer, BaseException), (i, answer)
             np.testing.assert_array_equal(answer[0], x + 1)
     assert sizes[0] > 1  # they did share a run first
+
 
 SPEC = [TensorSpec("image", ("batch", 1, 2, 2))]
 
@@ -213,6 +213,7 @@ def test_the_server_package_imports_only_the_runtime_and_the_web_stack() -> None
                     ok = name.startswith(allowed_torchzoo)
                 else:
                     also = {"ray"} if path.name in RAY_MODULES else set()  # only the Ray Serve path names ray
+                    also |= {"grpc", "tritonclient"} if path.name == "grpc_service.py" else set()  # only gRPC's
                     ok = name.split(".")[0] in allowed | also | sys.stdlib_module_names
                 if not ok:
                     offenders.append(f"{path.name}: {name}")

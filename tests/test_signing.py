@@ -19,7 +19,7 @@ from torchzoo.core import artifact
 from torchzoo.core.errors import SignatureError
 from torchzoo.serve_cli.predictor import Predictor
 
-from conftest import Zoo, run_cli
+from support import Zoo, run_cli
 
 TIMEOUT = 60
 MODEL_SIGNING = [sys.executable, "-m", "model_signing"]

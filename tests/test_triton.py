@@ -31,7 +31,6 @@ import onnxruntime
 import pytest
 import tritonclient.http as triton
 from google.protobuf import text_format
-from serving import free_port, stop
 from tritonclient.grpc import model_config_pb2 as pb
 from tritonclient.utils import InferenceServerException
 
@@ -43,7 +42,8 @@ from torchzoo.export.triton import MAX_BATCH_SIZE, export_triton
 from torchzoo.serve_cli import load
 from torchzoo.train import registry
 
-from conftest import ROOT, Zoo, run_cli
+from serving import free_port, stop
+from support import ROOT, Zoo, run_cli
 
 #: one model per kind of input and output: variable-length names, images (grey, RGB), feature rows,
 #: a float64 binary model and a regression model

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import ndimage
+
 from support import Zoo
 
 QUICK_CIFAR_ACCURACY = 0.30  # quick profile (2 epochs, 9,000 images): 0.34-0.36 over seeds 0-2; full >= 0.50

@@ -9,7 +9,7 @@ import pytest
 
 from torchzoo.train import registry
 
-from conftest import Zoo, run_cli
+from support import Zoo, run_cli
 
 
 @pytest.mark.slow

@@ -20,6 +20,12 @@ Token = Annotated[str | None, typer.Option(help="Bearer token for every endpoint
 GrpcPort = Annotated[
     int | None, typer.Option(min=1, max=65535, help="Also serve the gRPC Open Inference Protocol on this port.")
 ]
+CorsOrigin = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cors-origin", help="Let a browser app from this origin call the server (repeat for more; '*': any)."
+    ),
+]
 Static = Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")]
 Ray = Annotated[bool, typer.Option("--ray", help="Deploy the same app as Ray Serve replicas (the ray extra).")]
 Replicas = Annotated[int | None, typer.Option(min=1, help="With --ray: this many replicas (default 1).")]
@@ -47,6 +53,7 @@ def serve(
     max_body_bytes: MaxBodyBytes = 8 << 20,
     token: Token = None,
     grpc_port: GrpcPort = None,
+    cors_origin: CorsOrigin = None,
     static: Static = None,
     ray: Ray = False,
     replicas: Replicas = None,
@@ -80,6 +87,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         token=token or os.environ.get("TORCHZOO_TOKEN") or None,
         static_dir=static,
+        cors_origins=tuple(cors_origin or ()),
         grpc_address=None if grpc_port is None else (f"[{host}]:{grpc_port}" if ":" in host else f"{host}:{grpc_port}"),
     )
     target = ServeTarget(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)

@@ -2,17 +2,19 @@
 they are published (the URLs torchvision's datasets use) and their published checksums.
 
 ``names`` ships inside the package (``torchzoo/builtin_data/names``, see its SOURCES.md); ``mnist`` and
-``cifar10`` are fetched. Checksums are written ``"md5:<hex>"`` or ``"sha256:<hex>"``.
+``cifar10`` are fetched. Checksums are written ``"md5:<hex>"`` or ``"sha256:<hex>"``. Each dataset's directory
+under a data root comes from :data:`torchzoo.core.paths.DATASET_DIRS`: the training loaders' errors name the
+download command from that table, so ``core`` needs nothing from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from torchzoo.core.errors import UserInputError
-
-SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "builtin_data"
+from torchzoo.core.paths import DATASET_DIRS
+from torchzoo.core.paths import SHIPPED_ROOT as SHIPPED_ROOT  # re-exported: where the shipped names data lives
+from torchzoo.core.paths import download_command as download_command  # re-exported for data list / download
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ _NAMES_SHA256 = {
 
 NAMES = Dataset(
     name="names",
-    relative="names",
+    relative=DATASET_DIRS["names"],
     description="char-RNN tutorial surnames, 18 languages (shipped in the package)",
     files=tuple(DataFile(name, f"sha256:{digest}", size) for name, (size, digest) in _NAMES_SHA256.items()),
     shipped=True,
@@ -86,7 +88,7 @@ NAMES = Dataset(
 
 MNIST = Dataset(
     name="mnist",
-    relative="MNIST/raw",
+    relative=DATASET_DIRS["mnist"],
     description="MNIST digits, the four original IDX .gz files (torchvision's MNIST/raw layout)",
     # torchvision.datasets.MNIST.mirrors and .resources (md5 as published there)
     mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
@@ -103,7 +105,7 @@ CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 
 CIFAR10 = Dataset(
     name="cifar10",
-    relative="cifar-10-batches-py",
+    relative=DATASET_DIRS["cifar10"],
     description="CIFAR-10 python batches: data_batch_1..5 (50,000 train), test_batch (10,000), batches.meta",
     # torchvision.datasets.CIFAR10.url / tgz_md5 / train_list / test_list / meta
     mirrors=("https://www.cs.toronto.edu/~kriz/",),
@@ -135,12 +137,3 @@ def resolve(name: str) -> list[Dataset]:
 def for_relative(relative: str) -> Dataset | None:
     """The dataset stored at ``relative`` under a data root (as the training loaders look it up)."""
     return next((d for d in DATASETS.values() if d.relative == relative), None)
-
-
-def download_command(relative: str, data_dir: str | Path | None = None) -> str | None:
-    """The ``torchzoo data download`` command that fetches the dataset at ``relative``, if one does."""
-    dataset = for_relative(relative)
-    if dataset is None:
-        return None
-    where = f" --data-dir {data_dir}" if data_dir is not None else ""
-    return f"torchzoo data download {dataset.name}{where}"

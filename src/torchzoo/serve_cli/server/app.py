@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -27,7 +28,9 @@ from torchzoo.serve_cli.server.endpoints import (
 )
 from torchzoo.serve_cli.server.errors import HANDLERS
 from torchzoo.serve_cli.server.metrics import Metrics
-from torchzoo.serve_cli.server.middleware import Guard
+from torchzoo.serve_cli.server.middleware import ASGIApp, Guard
+from torchzoo.serve_cli.server.protocol import HEADER_LENGTH
+from torchzoo.serve_cli.server.stats import ModelStats
 
 GRPC_GRACE_SECONDS = 30
 
@@ -40,9 +43,10 @@ class ServeConfig:
     token: str | None = None
     static_dir: Path | None = None
     grpc_address: str | None = None  # host:port of the gRPC service beside REST (None: REST only)
+    cors_origins: tuple[str, ...] = ()  # origins a browser app may call from (none: CORS off)
 
 
-def create_app(models: dict[str, Predictor], config: ServeConfig) -> Guard:
+def create_app(models: dict[str, Predictor], config: ServeConfig) -> ASGIApp:
     metrics, access, state = Metrics(), AccessLog(), ServerState()
     served = {name: _served(name, predictor, config, metrics) for name, predictor in models.items()}
     v2 = V2Endpoints(served, state, config.max_body_bytes)
@@ -52,11 +56,14 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Guard:
         Route("/v2/health/live", v2.live),
         Route("/v2/health/ready", v2.ready),
         Route("/v2", v2.server_metadata),
+        Route("/v2/models/stats", v2.all_stats),  # before {model}: "stats" is no model name
         Route("/v2/models/{model}", v2.model_metadata),
         Route("/v2/models/{model}/ready", v2.model_ready),
         Route("/v2/models/{model}/versions/{version}", v2.model_metadata),
         Route("/v2/models/{model}/versions/{version}/ready", v2.model_ready),
         Route("/v2/models/{model}/versions/{version}/infer", v2.infer, methods=["POST"]),
+        Route("/v2/models/{model}/stats", v2.model_stats),
+        Route("/v2/models/{model}/versions/{version}/stats", v2.model_stats),
         Route("/v1/models/{model}:predict", v1.predict, methods=["POST"]),
         Route("/metrics", MetricsEndpoints(metrics).prometheus),
     ]
@@ -85,20 +92,33 @@ def create_app(models: dict[str, Predictor], config: ServeConfig) -> Guard:
         access.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=HANDLERS)
-    return Guard(app, config.token, metrics, access, set(served))
+    guarded = Guard(app, config.token, metrics, access, set(served))
+    if not config.cors_origins:
+        return guarded
+    # outermost: a browser's preflight (OPTIONS, never with the token) is answered before the token check
+    return CORSMiddleware(
+        guarded,
+        allow_origins=list(config.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["authorization", "content-type", "content-encoding", HEADER_LENGTH],
+        expose_headers=[HEADER_LENGTH],
+    )
 
 
 def _served(name: str, predictor: Predictor, config: ServeConfig, metrics: Metrics) -> ServedModel:
+    stats = ModelStats()
     batcher = Batcher(
         _checked_run(predictor, name),
         config.max_batch,
         config.max_delay_ms / 1000,
         on_batch=metrics.batch.labels(name).observe,
         on_queue=metrics.queue.labels(name).set,
+        on_run=stats.ran,
+        on_wait=stats.queue.add,
     )
     inputs = [TensorSpec.from_json(s) for s in predictor.manifest["inputs"]]
     outputs = [TensorSpec.from_json(s) for s in predictor.manifest["outputs"]]
-    return ServedModel(predictor, batcher, inputs, outputs)
+    return ServedModel(predictor, batcher, inputs, outputs, stats)
 
 
 def _checked_run(predictor: Predictor, name: str) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:

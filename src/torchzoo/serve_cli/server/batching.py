@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ Run = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 class _Pending:
     arrays: tuple[np.ndarray, ...]
     future: asyncio.Future = field(repr=False)
+    queued_ns: int = field(default_factory=time.perf_counter_ns)
 
     @property
     def samples(self) -> int:
@@ -47,10 +49,16 @@ class Batcher:
         max_delay: float,
         on_batch: Callable[[int], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
+        on_run: Callable[[int, int], None] | None = None,
+        on_wait: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_batch(samples)`` before each run, ``on_queue(depth)`` as the queue changes, ``on_run(samples, ns)``
+        after each run that succeeded, ``on_wait(ns)`` for each queued request as its run starts."""
         self.run_fn, self.max_batch, self.max_delay = run, max_batch, max_delay
         self.on_batch = on_batch or (lambda size: None)
         self.on_queue = on_queue or (lambda depth: None)
+        self.on_run = on_run or (lambda samples, ns: None)
+        self.on_wait = on_wait or (lambda ns: None)
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.worker: asyncio.Task | None = None
         self.busy = False  # the worker holds requests taken off the queue
@@ -81,19 +89,26 @@ class Batcher:
 
     async def run(self, arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         if self.max_batch <= 1:
-            self.on_batch(int(arrays[0].shape[0]))
-            return await asyncio.to_thread(self.run_fn, arrays)
+            return await self._execute(arrays)
         if self._alone():  # no one to share a run with: no hop through the worker
-            self.on_batch(int(arrays[0].shape[0]))
             self.direct += 1
             try:
-                return await asyncio.to_thread(self.run_fn, arrays)
+                return await self._execute(arrays)
             finally:
                 self.direct -= 1
         future = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(_Pending(arrays, future))
         self.on_queue(self.queue.qsize())
         return await future
+
+    async def _execute(self, arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        """One run in a worker thread, counted and timed."""
+        samples = int(arrays[0].shape[0])
+        self.on_batch(samples)
+        start = time.perf_counter_ns()
+        outputs = await asyncio.to_thread(self.run_fn, arrays)
+        self.on_run(samples, time.perf_counter_ns() - start)
+        return outputs
 
     def _alone(self) -> bool:
         """Nothing running, queued, gathering or on its way (the hop through the worker costs a lone
@@ -139,10 +154,13 @@ class Batcher:
     async def _run_group(self, group: list[_Pending]) -> None:
         """One run for the group. When it fails and holds several requests, each is run again alone, so that
         one request whose rows fail (an output that is no answer) fails by itself, never its batch-mates."""
+        now = time.perf_counter_ns()
+        for item in group:
+            self.on_wait(now - item.queued_ns)
+            item.queued_ns = now  # run again alone after a failure, it has waited no longer
         try:
             stacked = tuple(np.concatenate([p.arrays[i] for p in group]) for i in range(len(group[0].arrays)))
-            self.on_batch(int(stacked[0].shape[0]))
-            outputs = await asyncio.to_thread(self.run_fn, stacked)
+            outputs = await self._execute(stacked)
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0], exception=exc)

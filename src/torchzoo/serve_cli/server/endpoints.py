@@ -26,9 +26,12 @@ from torchzoo.serve_cli.server.protocol import (
     encode_response,
     split_body,
 )
+from torchzoo.serve_cli.server.stats import ModelStats
 
 VERSION = "1"
 PLATFORM = "onnxruntime_onnx"
+#: the protocol extensions this server speaks
+EXTENSIONS = ["binary_tensor_data", "statistics"]
 
 
 @dataclass
@@ -37,6 +40,7 @@ class ServedModel:
     batcher: Batcher
     inputs: list[TensorSpec] = field(default_factory=list)
     outputs: list[TensorSpec] = field(default_factory=list)
+    stats: ModelStats = field(default_factory=ModelStats)
 
     @property
     def output_names(self) -> list[str]:
@@ -68,7 +72,7 @@ class V2Endpoints:
         return JSONResponse({"ready": self.state.ready}, status_code=200 if self.state.ready else 503)
 
     async def server_metadata(self, request: Request) -> Response:
-        return JSONResponse({"name": "torchzoo", "version": __version__, "extensions": ["binary_tensor_data"]})
+        return JSONResponse({"name": "torchzoo", "version": __version__, "extensions": EXTENSIONS})
 
     async def model_metadata(self, request: Request) -> Response:
         model = self.model(request)
@@ -88,13 +92,25 @@ class V2Endpoints:
 
     async def infer(self, request: Request) -> Response:
         model = self.model(request)
-        with model.batcher.arriving():
-            body = await read_body(request, self.max_body_bytes)
-            header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
-            parsed = decode_request(header, binary, model.inputs, model.output_names)
-        outputs = await model.batcher.run(parsed.arrays)
-        content, headers = encode_response(request.path_params["model"], VERSION, parsed, model.output_names, outputs)
+        stats = model.stats
+        with stats.request():
+            with model.batcher.arriving():
+                body = await read_body(request, self.max_body_bytes)
+                with stats.timing(stats.compute_input):
+                    header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
+                    parsed = decode_request(header, binary, model.inputs, model.output_names)
+            outputs = await model.batcher.run(parsed.arrays)
+            with stats.timing(stats.compute_output):
+                name = request.path_params["model"]
+                content, headers = encode_response(name, VERSION, parsed, model.output_names, outputs)
         return Response(content, headers=headers)
+
+    async def model_stats(self, request: Request) -> Response:
+        model = self.model(request)
+        return JSONResponse({"model_stats": [model.stats.to_json(request.path_params["model"], VERSION)]})
+
+    async def all_stats(self, request: Request) -> Response:
+        return JSONResponse({"model_stats": [m.stats.to_json(name, VERSION) for name, m in self.served.items()]})
 
 
 class V1Endpoints:

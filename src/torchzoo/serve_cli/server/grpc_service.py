@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import json_format
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
@@ -145,11 +146,20 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     @_rpc("grpc_infer")
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         model = self.model(request.model_name, request.model_version)
-        with model.batcher.arriving():
-            arrays = decode_inputs(request, model)
-            wanted = requested_outputs(request, model)
-        outputs = await model.batcher.run(arrays)
-        return encode_outputs(request, wanted, model, outputs)
+        stats = model.stats
+        with stats.request():
+            with model.batcher.arriving(), stats.timing(stats.compute_input):
+                arrays = decode_inputs(request, model)
+                wanted = requested_outputs(request, model)
+            outputs = await model.batcher.run(arrays)
+            with stats.timing(stats.compute_output):
+                return encode_outputs(request, wanted, model, outputs)
+
+    @_rpc("grpc_stats")
+    async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        names = [request.name] if request.name else list(self.served)
+        entries = [self.model(name, request.version).stats.to_json(name, VERSION) for name in names]
+        return json_format.ParseDict({"model_stats": entries}, pb.ModelStatisticsResponse())
 
 
 def decode_inputs(request: Any, model: ServedModel) -> tuple[np.ndarray, ...]:
