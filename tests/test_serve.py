@@ -265,7 +265,7 @@ def test_routes_methods_and_versions_answer_in_the_protocols_error_shape(server:
     assert status == 404 and json.loads(content) == {"error": "Not Found"}
     assert server.json("/v2/models/wine/versions/1/ready") == (200, {"name": "wine", "ready": True})
     status, body = server.json("/v2/models/wine/versions/2")
-    assert status == 404 and body == {"error": "model 'wine' has version 1 only"}
+    assert status == 404 and body == {"error": "model 'wine' has no version 2; it has 1"}
     tensor = {"name": "features", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}
     assert server.json("/v2/models/wine/versions/2/infer", {"inputs": [tensor]})[0] == 404
     status, body = server.json("/v2/models/wine/versions/1/infer", {"inputs": [tensor], "id": "v1"})

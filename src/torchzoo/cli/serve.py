@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
-from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt
+from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt, choice
+
+#: serve_cli.server.repository.CONTROL_MODES, named here so that --help imports no server code
+CONTROL_MODES = ("none", "explicit")
 
 Models = Annotated[list[str] | None, typer.Argument(help="Model names under the artifact root, or 'all'.")]
 Host = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless told otherwise.")]
@@ -24,6 +27,14 @@ CorsOrigin = Annotated[
     list[str] | None,
     typer.Option(
         "--cors-origin", help="Let a browser app from this origin call the server (repeat for more; '*': any)."
+    ),
+]
+ModelControl = Annotated[
+    str,
+    typer.Option(
+        parser=choice(CONTROL_MODES),
+        metavar="[" + "|".join(CONTROL_MODES) + "]",
+        help="explicit: load, reload and unload models at run time (POST /v2/repository/models/NAME/load).",
     ),
 ]
 Static = Annotated[Path | None, typer.Option(help="A directory of static files served at /static/.")]
@@ -54,6 +65,7 @@ def serve(
     token: Token = None,
     grpc_port: GrpcPort = None,
     cors_origin: CorsOrigin = None,
+    model_control: ModelControl = "none",
     static: Static = None,
     ray: Ray = False,
     replicas: Replicas = None,
@@ -73,8 +85,8 @@ def serve(
     from torchzoo.serve_cli.server.run import ServeTarget
     from torchzoo.serve_cli.server.run import serve as run_server
 
-    if ray and grpc_port is not None:
-        raise UserInputError("--grpc-port is not served with --ray (Serve's proxies speak HTTP here)")
+    if ray and (grpc_port is not None or model_control != "none"):
+        raise UserInputError("--grpc-port and --model-control explicit are not served with --ray")
     ray_only = {"--replicas": replicas, "--autoscale": autoscale, "--address": address}
     if not ray and any(v is not None for v in ray_only.values()):
         given = [k for k, v in ray_only.items() if v is not None]
@@ -88,6 +100,7 @@ def serve(
         token=token or os.environ.get("TORCHZOO_TOKEN") or None,
         static_dir=static,
         cors_origins=tuple(cors_origin or ()),
+        model_control=model_control,
         grpc_address=None if grpc_port is None else (f"[{host}]:{grpc_port}" if ":" in host else f"{host}:{grpc_port}"),
     )
     target = ServeTarget(models or [], artifacts_root(artifacts_dir), host, port, provider, config, as_json)

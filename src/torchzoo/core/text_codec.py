@@ -35,7 +35,6 @@ def printable(text: str, limit: int | None = 200) -> str:
     return shown + ("..." if limit is not None and len(text) > limit else "")
 
 
-
 def did_you_mean(value: str, choices: Sequence[str], list_known: bool = False) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``choices``; with none close, ``"; known: a, b"`` when
     ``list_known`` (else nothing). For one-line errors that refuse a name."""
@@ -43,6 +42,7 @@ def did_you_mean(value: str, choices: Sequence[str], list_known: bool = False) -
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; known: {', '.join(choices)}" if list_known else ""
+
 
 def fold_to_ascii(name: str, alphabet: str = ALPHABET, strict: bool = False) -> str:
     """Fold accents away (NFD, drop combining marks), as the tutorial's ``unicodeToAscii``.

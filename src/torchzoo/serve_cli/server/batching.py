@@ -88,7 +88,7 @@ class Batcher:
             self.incoming -= 1
 
     async def run(self, arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-        if self.max_batch <= 1:
+        if self.max_batch <= 1 or self.worker is None:  # unbatched, or stopped (a retired version): alone
             return await self._execute(arrays)
         if self._alone():  # no one to share a run with: no hop through the worker
             self.direct += 1

@@ -6,45 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from torchzoo import __version__
-from torchzoo.core.tensor_spec import TensorSpec
-from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.server import v1
-from torchzoo.serve_cli.server.batching import Batcher
 from torchzoo.serve_cli.server.body import read_body
 from torchzoo.serve_cli.server.metrics import Metrics
 from torchzoo.serve_cli.server.protocol import (
     HEADER_LENGTH,
-    ProtocolError,
     decode_request,
     encode_response,
     split_body,
 )
-from torchzoo.serve_cli.server.stats import ModelStats
+from torchzoo.serve_cli.server.repository import ModelRepository, ServedModel
 
-VERSION = "1"
 PLATFORM = "onnxruntime_onnx"
 #: the protocol extensions this server speaks
-EXTENSIONS = ["binary_tensor_data", "statistics"]
-
-
-@dataclass
-class ServedModel:
-    predictor: Predictor
-    batcher: Batcher
-    inputs: list[TensorSpec] = field(default_factory=list)
-    outputs: list[TensorSpec] = field(default_factory=list)
-    stats: ModelStats = field(default_factory=ModelStats)
-
-    @property
-    def output_names(self) -> list[str]:
-        return [o.name for o in self.outputs]
+EXTENSIONS = ["binary_tensor_data", "statistics", "model_repository"]
 
 
 @dataclass
@@ -53,17 +35,15 @@ class ServerState:
 
 
 class V2Endpoints:
-    def __init__(self, served: dict[str, ServedModel], state: ServerState, max_body_bytes: int) -> None:
-        self.served, self.state, self.max_body_bytes = served, state, max_body_bytes
+    def __init__(self, repository: ModelRepository, state: ServerState, max_body_bytes: int) -> None:
+        self.repository, self.state, self.max_body_bytes = repository, state, max_body_bytes
 
     def model(self, request: Request) -> ServedModel:
-        """The model a path names (and its version, when it names one), or 404."""
-        name = request.path_params["model"]
-        if name not in self.served:
-            raise ProtocolError(f"unknown model '{name}'; served: {', '.join(self.served)}", 404)
-        if request.path_params.get("version", VERSION) != VERSION:
-            raise ProtocolError(f"model '{name}' has version {VERSION} only", 404)
-        return self.served[name]
+        """The model a path names, at the version it names (else the latest), or 404."""
+        return self.repository.find(request.path_params["model"], request.path_params.get("version"))
+
+    def version(self, request: Request) -> str:
+        return request.path_params.get("version") or self.repository.models[request.path_params["model"]].latest
 
     async def live(self, request: Request) -> Response:
         return JSONResponse({"live": True})
@@ -79,7 +59,7 @@ class V2Endpoints:
         return JSONResponse(
             {
                 "name": request.path_params["model"],
-                "versions": [VERSION],
+                "versions": self.repository.versions(request.path_params["model"]),
                 "platform": PLATFORM,
                 "inputs": [t.metadata() for t in model.inputs],
                 "outputs": [t.metadata() for t in model.outputs],
@@ -101,16 +81,38 @@ class V2Endpoints:
                     parsed = decode_request(header, binary, model.inputs, model.output_names)
             outputs = await model.batcher.run(parsed.arrays)
             with stats.timing(stats.compute_output):
-                name = request.path_params["model"]
-                content, headers = encode_response(name, VERSION, parsed, model.output_names, outputs)
+                name, version = request.path_params["model"], self.version(request)
+                content, headers = encode_response(name, version, parsed, model.output_names, outputs)
         return Response(content, headers=headers)
 
     async def model_stats(self, request: Request) -> Response:
-        model = self.model(request)
-        return JSONResponse({"model_stats": [model.stats.to_json(request.path_params["model"], VERSION)]})
+        name, version = request.path_params["model"], request.path_params.get("version")
+        self.model(request)
+        versions = [version] if version else self.repository.versions(name)
+        stats = [self.repository.find(name, v).stats.to_json(name, v) for v in versions]
+        return JSONResponse({"model_stats": stats})
 
     async def all_stats(self, request: Request) -> Response:
-        return JSONResponse({"model_stats": [m.stats.to_json(name, VERSION) for name, m in self.served.items()]})
+        stats = [m.stats.to_json(name, v) for name, v, m in self.repository.served_versions()]
+        return JSONResponse({"model_stats": stats})
+
+
+class RepositoryEndpoints:
+    """The model repository extension: the index, and load/unload (with ``--model-control explicit``)."""
+
+    def __init__(self, repository: ModelRepository) -> None:
+        self.repository = repository
+
+    async def index(self, request: Request) -> Response:
+        return JSONResponse(self.repository.index())
+
+    async def load(self, request: Request) -> Response:
+        await self.repository.load(request.path_params["model"])
+        return JSONResponse({})
+
+    async def unload(self, request: Request) -> Response:
+        await self.repository.unload(request.path_params["model"])
+        return JSONResponse({})
 
 
 class V1Endpoints:

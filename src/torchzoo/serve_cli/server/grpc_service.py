@@ -26,7 +26,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from torchzoo import __version__
 from torchzoo.core.errors import TorchzooError, UserInputError
-from torchzoo.serve_cli.server.endpoints import PLATFORM, VERSION, ServedModel, ServerState
+from torchzoo.serve_cli.server.endpoints import PLATFORM, ServerState
 from torchzoo.serve_cli.server.metrics import Metrics
 from torchzoo.serve_cli.server.protocol import (
     TO_DATATYPE,
@@ -39,6 +39,7 @@ from torchzoo.serve_cli.server.protocol import (
     from_values,
     match_inputs,
 )
+from torchzoo.serve_cli.server.repository import ModelRepository, ServedModel
 
 #: the typed contents field of each datatype (when a client sends no raw contents)
 CONTENTS = {
@@ -91,8 +92,8 @@ def _rpc(endpoint: str, open_: bool = False) -> Callable[[Handler], Handler]:
 
 
 class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, served: dict[str, ServedModel], state: ServerState, token: str | None, metrics: Metrics) -> None:
-        self.served, self.state, self.metrics = served, state, metrics
+    def __init__(self, repository: ModelRepository, state: ServerState, token: str | None, metrics: Metrics) -> None:
+        self.repository, self.state, self.metrics = repository, state, metrics
         self.token = None if token is None else f"Bearer {token}"
 
     def authorize(self, context: grpc.aio.ServicerContext) -> None:
@@ -101,15 +102,11 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             raise ProtocolError("missing or wrong bearer token", 401)
 
     def model(self, name: str, version: str) -> ServedModel:
-        if name not in self.served:
-            raise ProtocolError(f"unknown model '{name}'; served: {', '.join(self.served)}", 404)
-        if version not in ("", VERSION):
-            raise ProtocolError(f"model '{name}' has version {VERSION} only", 404)
-        return self.served[name]
+        return self.repository.find(name, version)
 
     def record(self, endpoint: str, request: Any, code: grpc.StatusCode, start: float) -> None:
         name = getattr(request, "model_name", None) or getattr(request, "name", "")
-        model = name if name in self.served else ""
+        model = name if name in self.repository else ""
         self.metrics.requests.labels(model, endpoint, f"grpc_{code.name}").inc()
         if model:
             self.metrics.latency.labels(model, endpoint).observe(time.perf_counter() - start)
@@ -137,7 +134,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
             name=request.name,
-            versions=[VERSION],
+            versions=self.repository.versions(request.name),
             platform=PLATFORM,
             inputs=[tensor(name=t.name, datatype=t.datatype, shape=t.dims) for t in model.inputs],
             outputs=[tensor(name=t.name, datatype=t.datatype, shape=t.dims) for t in model.outputs],
@@ -146,6 +143,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     @_rpc("grpc_infer")
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         model = self.model(request.model_name, request.model_version)
+        version = request.model_version or self.repository.models[request.model_name].latest
         stats = model.stats
         with stats.request():
             with model.batcher.arriving(), stats.timing(stats.compute_input):
@@ -153,13 +151,32 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 wanted = requested_outputs(request, model)
             outputs = await model.batcher.run(arrays)
             with stats.timing(stats.compute_output):
-                return encode_outputs(request, wanted, model, outputs)
+                return encode_outputs(request, version, wanted, model, outputs)
 
     @_rpc("grpc_stats")
     async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        names = [request.name] if request.name else list(self.served)
-        entries = [self.model(name, request.version).stats.to_json(name, VERSION) for name in names]
+        if request.name:
+            versions = [request.version] if request.version else self.repository.versions(request.name)
+            served = [(request.name, v, self.model(request.name, v)) for v in versions]
+        else:
+            served = self.repository.served_versions()
+        entries = [model.stats.to_json(name, version) for name, version, model in served]
         return json_format.ParseDict({"model_stats": entries}, pb.ModelStatisticsResponse())
+
+    @_rpc("grpc_repository")
+    async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        rows = [r for r in self.repository.index() if not request.ready or r["state"] == "READY"]
+        return json_format.ParseDict({"models": rows}, pb.RepositoryIndexResponse())
+
+    @_rpc("grpc_repository")
+    async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.repository.load(request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    @_rpc("grpc_repository")
+    async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.repository.unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse()
 
 
 def decode_inputs(request: Any, model: ServedModel) -> tuple[np.ndarray, ...]:
@@ -196,9 +213,9 @@ def requested_outputs(request: Any, model: ServedModel) -> list[str]:
     return names
 
 
-def encode_outputs(request: Any, wanted: list[str], model: ServedModel, values: list[np.ndarray]) -> Any:
+def encode_outputs(request: Any, version: str, wanted: list[str], model: ServedModel, values: list[np.ndarray]) -> Any:
     """The response, every output as raw little-endian contents (tritonclient reads them back with as_numpy)."""
-    response = pb.ModelInferResponse(model_name=request.model_name, model_version=VERSION, id=request.id)
+    response = pb.ModelInferResponse(model_name=request.model_name, model_version=version, id=request.id)
     for name in wanted:
         array = np.ascontiguousarray(values[model.output_names.index(name)])
         datatype = TO_DATATYPE.get(array.dtype.newbyteorder("="))
@@ -210,7 +227,7 @@ def encode_outputs(request: Any, wanted: list[str], model: ServedModel, values: 
 
 
 async def start_grpc(
-    address: str, served: dict[str, ServedModel], state: ServerState, token: str | None, metrics: Metrics,
+    address: str, repository: ModelRepository, state: ServerState, token: str | None, metrics: Metrics,
     max_message_bytes: int,
 ) -> grpc.aio.Server:  # fmt: skip
     """A started gRPC server on ``address`` (``host:port``), messages bounded as REST bodies are."""
@@ -221,7 +238,7 @@ async def start_grpc(
         ]
     )
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(served, state, token, metrics), server
+        InferenceServicer(repository, state, token, metrics), server
     )
     server.add_insecure_port(address)
     await server.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _PATHS = {"/v2/health/live": "live", "/v2/health/ready": "ready", "/v2": "server", "/metrics": "metrics"}
@@ -33,12 +35,14 @@ class Metrics:
         self.queue = Gauge("torchzoo_queue_depth", "Requests waiting for a batch", ["model"], registry=self.registry)
 
 
-def labels(path: str, models: set[str]) -> tuple[str, str]:
+def labels(path: str, models: Container[str]) -> tuple[str, str]:
     """The metrics labels of a request: the served model it names (else ""), and which endpoint, from a
     fixed set, so that a client naming random paths or models cannot grow the label sets."""
     parts = path.split("/")
     named = parts[3].split(":")[0] if len(parts) > 3 and parts[2] == "models" else ""
     model = named if named in models else ""
+    if parts[2:3] == ["repository"]:
+        return "", "repository"
     if path.endswith("/infer"):
         return model, "infer"
     if path.endswith(":predict"):

@@ -276,7 +276,7 @@ def serve_on_ray(target: ServeTarget, options: RayOptions) -> None:
     if options.address is None:
         bind(target.host, target.port).close()  # the proxy will run here: a port in use is said before Ray starts
     served, refused = load_or_refuse(directories, target.provider)  # checked here once, so refusals are said once
-    providers = {n: p.provider for n, p in served.items()}
+    providers = {n: versions[max(versions, key=int)].provider for n, versions in served.items()}
     del served
     # Ray prints its workers' and raylets' output lines to the driver's sys.stdout: they go to stderr here,
     # so that stdout holds only the --json summary

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from torchzoo.core import session as sessions
-from torchzoo.core.artifact import MANIFEST
-from torchzoo.core.errors import TorchzooError, UserInputError, first_line
-from torchzoo.serve_cli.predictor import Predictor, load
-from torchzoo.serve_cli.server.app import ServeConfig, create_app
+from torchzoo.core.errors import TorchzooError, UserInputError
+from torchzoo.serve_cli.predictor import Predictor
+from torchzoo.serve_cli.server.app import Models, ServeConfig, create_app
 from torchzoo.serve_cli.server.heads import BoundedHttpToolsProtocol
+from torchzoo.serve_cli.server.protocol import ProtocolError
+from torchzoo.serve_cli.server.repository import load_versions, version_directories
 
 log = logging.getLogger("torchzoo.serve")
 GRACEFUL_SECONDS = 30
@@ -44,12 +43,12 @@ class ServeTarget:
         return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
 
 
-def load_or_refuse(directories: dict[str, Path], provider: str) -> tuple[dict[str, Predictor], dict[str, str]]:
+def load_or_refuse(directories: dict[str, Path], provider: str) -> tuple[Models, dict[str, str]]:
     """:func:`load_models`, each refusal logged; no model at all is a one-line UserInputError."""
     served, refused = load_models(directories, provider)
     for name, reason in refused.items():
         log.warning(f"not serving {name}: {reason}")
-    if not served:
+    if not served and directories:
         raise UserInputError("no model could be served: " + "; ".join(f"{n}: {r}" for n, r in refused.items()))
     return served, refused
 
@@ -60,43 +59,29 @@ def write_summary(summary: dict[str, Any], stream: Any) -> None:
     stream.flush()
 
 
-def model_directories(names: list[str], root: Path) -> dict[str, Path]:
-    """``all`` (or nothing): every directory under ``root`` with a manifest; else the ones named."""
+def model_directories(names: list[str], root: Path, control: str = "none") -> dict[str, Path]:
+    """``all`` (or nothing, unless model control is explicit): every model directory under ``root`` (an
+    artifact, or Triton's layout of version directories); else the ones named."""
+    if names == [] and control == "explicit":  # explicit control starts with what it is told to load
+        return {}
     if not names or names == ["all"]:
-        found = {p.name: p for p in sorted(root.glob("*")) if (p / MANIFEST).is_file()}
+        found = {p.name: p for p in sorted(root.glob("*")) if version_directories(p)}
         if not found:
             raise UserInputError(f"no exported models under {root}; run 'torchzoo export all' first")
         return found
     return {name: root / name for name in names}
 
 
-def warm_up(predictor: Predictor) -> None:
-    """One run on zeros of a valid shape (dynamic axes at 1), so the first request pays no set-up cost."""
-    dtypes = {"float32": np.float32, "float64": np.float64}
-    arrays = [
-        np.zeros(
-            [1 if isinstance(d, str) else int(d) for d in spec["shape"]], dtypes.get(spec.get("dtype"), np.float32)
-        )
-        for spec in predictor.manifest["inputs"]
-    ]
-    predictor.run(arrays)
-
-
-def load_models(directories: dict[str, Path], provider: str) -> tuple[dict[str, Predictor], dict[str, str]]:
+def load_models(directories: dict[str, Path], provider: str) -> tuple[Models, dict[str, str]]:
+    """Every version of each model, verified and warmed up; a model that fails is refused with the reason."""
     sessions.ALLOW_SPINNING = False  # see there: idle spinning between requests starves the event loop
-    served: dict[str, Predictor] = {}
+    served: Models = {}
     refused: dict[str, str] = {}
     for name, directory in directories.items():
         try:
-            predictor = load(directory, provider)
-            warm_up(predictor)
-        except TorchzooError as exc:
+            served[name] = load_versions(directory, provider)
+        except (TorchzooError, ProtocolError) as exc:
             refused[name] = str(exc)
-            continue
-        except Exception as exc:  # a graph that cannot even be warmed up is not served either
-            refused[name] = first_line(exc)
-            continue
-        served[name] = predictor
     return served, refused
 
 
@@ -134,7 +119,7 @@ def serve(target: ServeTarget) -> None:
     import uvicorn
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    directories = model_directories(target.names, target.root)
+    directories = model_directories(target.names, target.root, target.config.model_control)
     sock = bind(target.host, target.port)  # before loading: a port in use is said at once
     target = replace(target, port=sock.getsockname()[1])
     if target.config.grpc_address is not None:
@@ -142,13 +127,15 @@ def serve(target: ServeTarget) -> None:
         bind(host.strip("[]"), int(grpc_port)).close()  # the gRPC server binds it once the app starts
     served, refused = load_or_refuse(directories, target.provider)
     if target.as_json:
-        models = {n: {"provider": p.provider, "notice": p.notice} for n, p in served.items()}
+        models = {n: _described(versions) for n, versions in served.items()}
         write_summary(
             {"url": target.url, "models": models, "not_served": refused, **config_summary(target.config)}, sys.stdout
         )
-    for name, predictor in served.items():
-        notice = f" ({predictor.notice})" if predictor.notice else ""
-        log.info(f"serving {name} on provider {predictor.provider}{notice}")
+    for name, versions in served.items():
+        described = _described(versions)
+        notice = f" ({described['notice']})" if described["notice"] else ""
+        shown = f" (versions {', '.join(versions)})" if list(versions) != ["1"] else ""
+        log.info(f"serving {name}{shown} on provider {described['provider']}{notice}")
     log.info(f"listening on {target.url} (Open Inference Protocol v2, KServe v1 :predict)")
     if target.config.grpc_address is not None:
         log.info(f"gRPC on {target.config.grpc_address} (inference.GRPCInferenceService)")
@@ -156,7 +143,7 @@ def serve(target: ServeTarget) -> None:
         log.warning(
             f"{target.host} is reachable from other machines and no --token is set: anyone there can use the models"
         )
-    app = create_app(served, target.config)
+    app = create_app(served, target.config, target.root, target.provider)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -168,3 +155,9 @@ def serve(target: ServeTarget) -> None:
         )
     )
     server.run(sockets=[sock])
+
+
+def _described(versions: dict[str, Predictor]) -> dict[str, Any]:
+    """What the start-up summary says of a model: its latest version's provider and notice."""
+    latest = versions[max(versions, key=int)]
+    return {"provider": latest.provider, "notice": latest.notice}
