@@ -213,7 +213,8 @@ def test_the_server_package_imports_only_the_runtime_and_the_web_stack() -> None
                     ok = name.startswith(allowed_torchzoo)
                 else:
                     also = {"ray"} if path.name in RAY_MODULES else set()  # only the Ray Serve path names ray
-                    also |= {"grpc", "google", "tritonclient"} if path.name == "grpc_service.py" else set()  # only gRPC's
+                    if path.name == "grpc_service.py":  # only the gRPC service names the gRPC stack
+                        also |= {"grpc", "google", "tritonclient"}
                     ok = name.split(".")[0] in allowed | also | sys.stdlib_module_names
                 if not ok:
                     offenders.append(f"{path.name}: {name}")
