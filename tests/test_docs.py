@@ -54,6 +54,7 @@ TESTED_BY = {
     "export.sh": "test_export_snippet",
     "serve.sh": "test_serve_snippet",
     "serve_tritonclient.py": "test_serve_tritonclient_snippet",
+    "serve_grpc.py": "test_serve_grpc_snippet",
     "triton_export.sh": "test_triton_snippets",
     "triton_docker.sh": "test_triton_snippets",
     "ray_serve_local.sh": "test_ray_serve_local_snippet",
@@ -221,7 +222,7 @@ def test_a_missing_snippet_fails_the_strict_build(tmp_path: Path) -> None:
 
 def test_every_snippet_is_included_in_a_page_and_has_a_test() -> None:
     pages = "\n".join(page.read_text() for page in DOCS.rglob("*.md"))
-    included = set(re.findall(r"^docs/snippets/(\S+)$", pages, flags=re.M))  # between --8<-- lines
+    included = set(re.findall(r"^\s*docs/snippets/(\S+)$", pages, flags=re.M))  # between --8<-- lines
     files = {path.name for path in SNIPPETS.iterdir() if path.is_file()}
     assert files == included, f"snippet files not included in a page: {sorted(files - included)}"
     assert files == set(TESTED_BY), f"snippets without a test in TESTED_BY: {sorted(files - set(TESTED_BY))}"
@@ -419,6 +420,17 @@ def test_serve_tritonclient_snippet(zoo: Zoo, tmp_path: Path, monkeypatch: pytes
         namespace = runpy.run_path(str(SNIPPETS / "serve_tritonclient.py"), run_name="__main__")
     expected = load(root / "mnist-mlp").run([np.zeros((1, 1, 28, 28), np.float32)])[0]
     np.testing.assert_allclose(namespace["logits"], expected, rtol=0, atol=1e-6)
+
+
+def test_serve_grpc_snippet(zoo: Zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = zoo.exported("mnist-mlp")
+    port = free_port()
+    with serving(root, "mnist-mlp", "--grpc-port", str(port), log=tmp_path / "serve.log"):
+        monkeypatch.setenv("TORCHZOO_GRPC", f"127.0.0.1:{port}")
+        namespace = runpy.run_path(str(SNIPPETS / "serve_grpc.py"), run_name="__main__")
+    expected = load(root / "mnist-mlp").run([np.zeros((1, 1, 28, 28), np.float32)])[0]
+    np.testing.assert_allclose(namespace["logits"], expected, rtol=0, atol=1e-6)
+    assert namespace["stats"]["inference_count"] == "1"  # protobuf's JSON writes 64-bit integers as strings
 
 
 @pytest.mark.slow
