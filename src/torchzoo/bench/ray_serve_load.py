@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from torchzoo.bench.serve_load import Running, _bodies, _free_port, torchzoo_server, wrk
+from torchzoo.bench.serve_load import Running, free_port, request_bodies, torchzoo_server, wrk
 from torchzoo.core import artifact
 from torchzoo.core.errors import UserInputError
 
@@ -39,7 +39,7 @@ class RayServer(Running):
     every replica runs."""
 
     def __init__(self, root: Path, address: str, replicas: int, log: Path) -> None:
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "serve", *MODELS, "--ray"]
         command += ["--replicas", str(replicas), "--address", address, "--replica-cpus", "1", "--provider", "cpu"]
         command += ["--artifacts-dir", str(root), "--port", str(port), "--json"]
@@ -113,7 +113,7 @@ def run(root: Path, seconds: float = 8.0, rounds: int = 2) -> dict[str, Any]:
         bodies = {}
         for model in MODELS:
             (work / model).mkdir()
-            bodies[model] = _bodies(root / model, work / model)
+            bodies[model] = request_bodies(root / model, work / model)
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
         try:
             cluster.add_node(num_cpus=1)

@@ -39,7 +39,7 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
@@ -47,7 +47,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _sample(directory: Path) -> np.ndarray:
+def sample_input(directory: Path) -> np.ndarray:
     """One real held-out input (batch 1) of the model, from its saved check cases."""
     cases = artifact.read_json(directory / artifact.EQUIVALENCE)["cases"]
     case = next(c for c in cases if c["kind"] == "heldout" and c["input_shapes"][0][0] == 1)
@@ -55,10 +55,10 @@ def _sample(directory: Path) -> np.ndarray:
         return np.ascontiguousarray(npz[f"{case['name']}/0"], dtype=np.float32)
 
 
-def _bodies(directory: Path, work: Path) -> dict[str, tuple[Path, int | None]]:
+def request_bodies(directory: Path, work: Path) -> dict[str, tuple[Path, int | None]]:
     manifest = artifact.read_json(directory / artifact.MANIFEST)
     name = manifest["inputs"][0]["name"]
-    array = _sample(directory)
+    array = sample_input(directory)
     tensor = {"name": name, "shape": list(array.shape), "datatype": "FP32"}
     as_json = json.dumps({"inputs": [{**tensor, "data": array.ravel().tolist()}]}).encode()
     header = json.dumps(
@@ -91,8 +91,8 @@ def _wait_ready(url: str, process: subprocess.Popen, path: str, timeout: float =
 
 
 class Running:
-    def __init__(self, command: list[str], url: str, ready_path: str) -> None:
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def __init__(self, command: list[str], url: str, ready_path: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self.url = url
         _wait_ready(url, self.process, ready_path)
 
@@ -109,7 +109,7 @@ class Running:
 
 
 def torchzoo_server(root: Path, model: str, batching: bool) -> Running:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "serve", model]
     command += ["--artifacts-dir", str(root), "--port", str(port), "--provider", "cpu"]
     command += [] if batching else ["--max-batch", "1"]
@@ -117,7 +117,7 @@ def torchzoo_server(root: Path, model: str, batching: bool) -> Running:
 
 
 def reference_server(kind: str, graph: Path | None = None) -> Running:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "torchzoo.bench.serve_refs", kind, str(port)] + ([str(graph)] if graph else [])
     return Running(command, f"http://127.0.0.1:{port}", "/v2/models/x/infer")
 
@@ -125,7 +125,12 @@ def reference_server(kind: str, graph: Path | None = None) -> Running:
 def wrk(
     url: str, body: Path, header_length: int | None, connections: int, seconds: float, work: Path
 ) -> dict[str, Any]:
-    header = "" if header_length is None else f'wrk.headers["Inference-Header-Content-Length"] = "{header_length}"'
+    header = (  # binary bodies say so: KServe reads a body declared JSON as JSON
+        ""
+        if header_length is None
+        else f'wrk.headers["Inference-Header-Content-Length"] = "{header_length}"\n'
+        'wrk.headers["Content-Type"] = "application/octet-stream"'
+    )
     script = work / f"post-{body.stem}.lua"
     script.write_text(LUA.format(body=body, header=header))
     result = subprocess.run(
@@ -185,7 +190,7 @@ def run(root: Path, seconds: float = 4.0, soak_seconds: float = 60.0) -> dict[st
         work = Path(tmp)
         floor = reference_server("floor")
         try:
-            body, _ = _bodies(root / "mnist-mlp", work)["json"]
+            body, _ = request_bodies(root / "mnist-mlp", work)["json"]
             for c in CONNECTIONS:
                 rows.append(
                     {
@@ -200,7 +205,7 @@ def run(root: Path, seconds: float = 4.0, soak_seconds: float = 60.0) -> dict[st
         finally:
             floor.stop()
         for model in MODELS:
-            bodies = _bodies(root / model, work)
+            bodies = request_bodies(root / model, work)
             baseline = reference_server("baseline", root / model / artifact.ONNX)
             try:
                 for c in CONNECTIONS:

@@ -12,7 +12,7 @@ import typer
 from torchzoo.cli.artifacts import trained_specs
 from torchzoo.cli.options import ArtifactsDir, DataDir, JsonFlag, ModelOrAll, require_train_extra
 from torchzoo.cli.output import Output
-from torchzoo.core.errors import TorchzooError
+from torchzoo.core.errors import TorchzooError, UserInputError
 
 Quick = Annotated[bool, typer.Option(help="A few rounds only (checks that bench runs; numbers are rough).")]
 Training = Annotated[bool, typer.Option(help="Also time the names training against the tutorial's loop.")]
@@ -23,6 +23,12 @@ Update = Annotated[
     bool, typer.Option(help="Replace only the rows measured now in an existing results.json; keep the rest.")
 ]
 Serve = Annotated[bool, typer.Option("--serve", help="Instead: the HTTP load test of 'torchzoo serve' with wrk.")]
+Peers = Annotated[
+    bool,
+    typer.Option(
+        "--peers", help="With --serve: torchzoo (REST, gRPC) beside KServe, MLServer, LitServe and BentoML, and a soak."
+    ),
+]
 ScaleOut = Annotated[
     bool, typer.Option("--scale-out", help="Instead: 'serve --ray' 1 vs 2 replicas on a local two-node Ray cluster.")
 ]
@@ -37,6 +43,7 @@ def bench(
     out_dir: OutDir = Path("benchmarks"),
     update: Update = False,
     serve: Serve = False,
+    peers: Peers = False,
     scale_out: ScaleOut = False,
     artifacts_dir: ArtifactsDir = None,
     data_dir: DataDir = None,
@@ -49,6 +56,8 @@ def bench(
     from torchzoo.core.paths import artifacts_root
 
     out = Output(as_json)
+    if peers and not serve:
+        raise UserInputError("--peers goes with --serve")
     if scale_out:
         from torchzoo.bench import ray_serve_load
 
@@ -56,6 +65,13 @@ def bench(
         results = ray_serve_load.run(root, seconds=2.0 if quick else 8.0, rounds=1 if quick else 2)
         results = ray_serve_load.with_batch(results, root, quick)
         _load_test_results(out, out_dir / "scale_out_results", results, ray_serve_load.render(results))
+    elif serve and peers:
+        from torchzoo.bench import serve_peers
+
+        root = artifacts_root(artifacts_dir)
+        seconds, rounds, soak = (2.0, 1, 11.0) if quick else (10.0, 3, 60.0)
+        results = serve_peers.run(root, seconds=seconds, rounds=rounds, soak_seconds=soak)
+        _load_test_results(out, out_dir / "serve_peers", results, serve_peers.render(results))
     elif serve:
         from torchzoo.bench import serve_load
 
