@@ -59,13 +59,23 @@ class Target:
     url: str
     body: Path
     header_length: int | None = None
-    pid: int | None = None  # the server process, whose CPU time per request is measured
+    pid: int | None = None  # the server's process, whose (and whose children's) CPU time per request is measured
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and every process under it (a peer's workers), from /proc."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    tree, changed = {pid}, True
+    while changed:
+        grown = tree | {child for child, (parent, _) in stats.items() if parent in tree}
+        changed, tree = grown != tree, grown
+    return sum(stats[p][1] for p in tree if p in stats)
 
 
 def peers_root() -> Path:
@@ -234,18 +244,30 @@ def _good_grpc_bytes(address: str, body: Path, work: Path) -> int:
 
 
 def _rounds(
-    targets: list[Target], grpc_url: str, grpc: Path, good: int, seconds: float, rounds: int, work: Path
-) -> list[dict[str, Any]]:
+    targets: list[Target], grpc_url: str, grpc_pid: int, grpc: Path, good: int, seconds: float, rounds: int,
+    work: Path,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every target once a round, in the same order; each run's server CPU time per answered request (the
+    server's processes, its workers included)."""
     rows = []
     for round_ in range(1, rounds + 1):
         for target in targets:
+            before = cpu_seconds(target.pid) if target.pid else None
             result = wrk(target.url, target.body, target.header_length, CONNECTIONS, seconds, work)
-            rows.append({"round": round_, "server": target.server, "tensors": target.tensors, **result})
-        url = f"{grpc_url}/inference.GRPCInferenceService/ModelInfer"
-        rows.append(
-            {"round": round_, "server": "torchzoo", "tensors": "grpc", **h2load(url, grpc, seconds, work, good)}
-        )
+            cpu = _cpu_ms(target.pid, before, result)
+            rows.append({"round": round_, "server": target.server, "tensors": target.tensors, **result,
+                         "cpu_ms_per_request": cpu})  # fmt: skip
+        before = cpu_seconds(grpc_pid)
+        result = h2load(f"{grpc_url}/inference.GRPCInferenceService/ModelInfer", grpc, seconds, work, good)
+        rows.append({"round": round_, "server": "torchzoo", "tensors": "grpc", **result,
+                     "cpu_ms_per_request": _cpu_ms(grpc_pid, before, result)})  # fmt: skip
     return rows
+
+
+def _cpu_ms(pid: int | None, before: float | None, result: dict[str, Any]) -> float | None:
+    if pid is None or before is None or not result["answered"]:
+        return None
+    return (cpu_seconds(pid) - before) * 1000 / result["answered"]
 
 
 def _soak(root: Path, body: Path, header_length: int, seconds: float, work: Path) -> dict[str, Any]:
