@@ -11,12 +11,15 @@ The data root: conftest.py takes ``$TORCHZOO_DATA`` out of the test process's en
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,12 +76,14 @@ class Zoo:
             self._trained.add(name)
         return self.root
 
-    def exported(self, name: str) -> Path:
-        self.trained(name)
-        if name not in self._exported:
-            result = run_cli("export", name, "--format", "all", "--artifacts-dir", str(self.root), env=self._env)
-            assert result.returncode == 0, result.stderr + result.stdout
-            self._exported.add(name)
+    def exported(self, *names: str) -> Path:
+        """Train and export each of ``names`` (once a session); the artifact root."""
+        for name in names:
+            self.trained(name)
+            if name not in self._exported:
+                result = run_cli("export", name, "--format", "all", "--artifacts-dir", str(self.root), env=self._env)
+                assert result.returncode == 0, result.stderr + result.stdout
+                self._exported.add(name)
         return self.root
 
     def directory(self, name: str) -> Path:
@@ -116,3 +121,11 @@ def asgi_request(
     start = next(m for m in sent if m["type"] == "http.response.start")
     headers = {k.decode().lower(): v.decode() for k, v in start.get("headers", [])}
     return start["status"], headers, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def heldout_inputs(root: Path, model: str) -> tuple[np.ndarray, ...]:
+    """The largest held-out check case of an exported model: real inputs, saved in the artifact by export."""
+    cases = json.loads((root / model / "equivalence.json").read_text())["cases"]
+    case = max((c for c in cases if c["kind"] == "heldout"), key=lambda c: c["input_shapes"][0][0])
+    with np.load(root / model / "check_inputs.npz") as npz:
+        return tuple(npz[f"{case['name']}/{i}"] for i in range(len(case["input_shapes"])))

@@ -22,16 +22,14 @@ from PIL import Image
 from torchzoo.serve_cli import load
 
 from serving import Server, serving
-from support import Zoo, run_cli
+from support import Zoo, heldout_inputs, run_cli
 
 MODELS = ("names", "wine", "mnist-mlp")
 
 
 @pytest.fixture(scope="module")
 def root(zoo: Zoo) -> Path:
-    for name in MODELS:
-        zoo.exported(name)
-    return zoo.root
+    return zoo.exported(*MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +37,6 @@ def server(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Server:
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with serving(root, *MODELS, "--max-delay-ms", "5", log=log) as running:
         yield running
-
-
-def _heldout(root: Path, model: str) -> tuple[np.ndarray, ...]:
-    """Real held-out model inputs, saved in the artifact by export."""
-    cases = json.loads((root / model / "equivalence.json").read_text())["cases"]
-    case = max((c for c in cases if c["kind"] == "heldout"), key=lambda c: c["input_shapes"][0][0])
-    with np.load(root / model / "check_inputs.npz") as npz:
-        return tuple(npz[f"{case['name']}/{i}"] for i in range(len(case["input_shapes"])))
 
 
 def _client(server: Server) -> triton.InferenceServerClient:
@@ -59,7 +49,7 @@ def test_tritonclient_infer_equals_the_runtime(server: Server, root: Path, model
     client = _client(server)
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(model)
     predictor = load(root / model)
-    (array,) = _heldout(root, model)
+    (array,) = heldout_inputs(root, model)
     array = array[:8]
     spec = predictor.manifest["inputs"][0]
     tensor = triton.InferInput(spec["name"], list(array.shape), "FP32")
@@ -79,14 +69,14 @@ def test_tritonclient_metadata_marks_dynamic_axes(server: Server) -> None:
     assert names["platform"] == "onnxruntime_onnx" and names["versions"] == ["1"]
     assert names["inputs"] == [{"name": "letters", "datatype": "FP32", "shape": [-1, -1, 57]}]
     assert client.get_model_metadata("mnist-mlp")["inputs"][0]["shape"] == [-1, 1, 28, 28]
-    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data", "statistics"]
+    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data", "statistics", "model_repository"]
 
 
 def test_all_outputs_by_default_come_back_binary(server: Server, root: Path) -> None:
     """tritonclient with no output selection asks for every output as binary data."""
     client = _client(server)
     predictor = load(root / "names")
-    letters = _heldout(root, "names")[0][:3]
+    letters = heldout_inputs(root, "names")[0][:3]
     tensor = triton.InferInput("letters", list(letters.shape), "FP32")
     tensor.set_data_from_numpy(letters)
     result = client.infer("names", [tensor])
@@ -107,7 +97,7 @@ def test_v1_raw_inputs_give_predict_json(server: Server, root: Path) -> None:
     row = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
     status, body = server.json("/v1/models/wine:predict", {"instances": [row, row]})
     assert status == 200 and body["predictions"] == load(root / "wine").predict([row, row])
-    digit = (_heldout(root, "mnist-mlp")[0][0, 0] * 127.5 + 127.5).round().clip(0, 255).astype(np.uint8)
+    digit = (heldout_inputs(root, "mnist-mlp")[0][0, 0] * 127.5 + 127.5).round().clip(0, 255).astype(np.uint8)
     status, body = server.json("/v1/models/mnist-mlp:predict", {"instances": [{"b64": _png(digit)}]})
     expected = load(root / "mnist-mlp").predict([digit[None, None]])
     assert status == 200 and body["predictions"][0]["top"] == expected[0]["top"]
@@ -150,7 +140,7 @@ def test_body_limit_is_413(server: Server) -> None:
 
 def test_concurrent_requests_are_batched_and_equal_unbatched(root: Path, tmp_path: Path) -> None:
     predictor = load(root / "mnist-mlp")
-    images = _heldout(root, "mnist-mlp")[0][:48]
+    images = heldout_inputs(root, "mnist-mlp")[0][:48]
     with serving(root, "mnist-mlp", "--max-batch", "64", "--max-delay-ms", "50", log=tmp_path / "log") as server:
 
         def one(i: int) -> np.ndarray:
@@ -200,7 +190,7 @@ def test_metrics_and_access_log(server: Server) -> None:
 
 def test_sigterm_drains_requests_in_flight(root: Path, tmp_path: Path) -> None:
     """Requests waiting in a batch when SIGTERM arrives are all answered before the server exits."""
-    images = _heldout(root, "mnist-mlp")[0][:16]
+    images = heldout_inputs(root, "mnist-mlp")[0][:16]
     with serving(root, "mnist-mlp", "--max-delay-ms", "1500", log=tmp_path / "log") as server:
 
         def one(i: int) -> int:

@@ -4,7 +4,6 @@ contents equal to the runtime, the bearer token as metadata, and errors as gRPC 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tritonclient.utils import InferenceServerException
 from torchzoo.serve_cli import load
 
 from serving import Server, free_port, serving
-from support import Zoo
+from support import Zoo, heldout_inputs
 
 MODELS = ("names", "wine", "mnist-mlp")
 TOKEN = "s3cret"
@@ -28,9 +27,7 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def root(zoo: Zoo) -> Path:
-    for name in MODELS:
-        zoo.exported(name)
-    return zoo.root
+    return zoo.exported(*MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +43,7 @@ def _client(port: int) -> triton.InferenceServerClient:
 
 
 def _heldout(root: Path, model: str) -> np.ndarray:
-    """Up to 8 real held-out inputs, saved in the artifact by export."""
-    cases = json.loads((root / model / "equivalence.json").read_text())["cases"]
-    case = max((c for c in cases if c["kind"] == "heldout"), key=lambda c: c["input_shapes"][0][0])
-    with np.load(root / model / "check_inputs.npz") as npz:
-        return npz[f"{case['name']}/0"][:8]
+    return heldout_inputs(root, model)[0][:8]
 
 
 def test_live_ready_and_metadata(grpc_port: int) -> None:
@@ -107,7 +100,7 @@ def test_errors_are_status_codes_with_one_line(grpc_port: int) -> None:
     image.set_data_from_numpy(np.zeros((1, 1, 28, 28), np.float32))
     _refused(lambda: client.infer("mnist-mlp", [image]), "UNAUTHENTICATED", "bearer token")
     _refused(lambda: client.infer("nope", [image], headers=AUTH), "NOT_FOUND", "unknown model 'nope'")
-    _refused(lambda: client.infer("mnist-mlp", [image], model_version="2", headers=AUTH), "NOT_FOUND", "version 1")
+    _refused(lambda: client.infer("mnist-mlp", [image], model_version="2", headers=AUTH), "NOT_FOUND", "no version 2")
     nan = triton.InferInput("image", [1, 1, 28, 28], "FP32")
     nan.set_data_from_numpy(np.full((1, 1, 28, 28), np.nan, np.float32))
     _refused(lambda: client.infer("mnist-mlp", [nan], headers=AUTH), "INVALID_ARGUMENT", "NaN or infinite")

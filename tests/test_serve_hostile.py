@@ -38,9 +38,7 @@ POISON = 3e38
 
 @pytest.fixture(scope="module")
 def root(zoo: Zoo) -> Path:
-    for name in MODELS:
-        zoo.exported(name)
-    return zoo.root
+    return zoo.exported(*MODELS)
 
 
 @pytest.fixture(scope="module")
