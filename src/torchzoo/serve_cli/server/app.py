@@ -52,27 +52,7 @@ def create_app(models: Models, config: ServeConfig, root: Path | None = None, pr
     batching = BatchSettings(config.max_batch, config.max_delay_ms)
     repository = ModelRepository(models, batching, metrics, root, provider, config.model_control)
     v2 = V2Endpoints(repository, state, config.max_body_bytes)
-    v1 = V1Endpoints(v2)
-    control = RepositoryEndpoints(repository)
-    routes = [  # the busiest first: a request is matched against them in order
-        Route("/v2/models/{model}/infer", v2.infer, methods=["POST"]),
-        Route("/v2/health/live", v2.live),
-        Route("/v2/health/ready", v2.ready),
-        Route("/v2", v2.server_metadata),
-        Route("/v2/models/stats", v2.all_stats),  # before {model}: "stats" is no model name
-        Route("/v2/models/{model}", v2.model_metadata),
-        Route("/v2/models/{model}/ready", v2.model_ready),
-        Route("/v2/models/{model}/versions/{version}", v2.model_metadata),
-        Route("/v2/models/{model}/versions/{version}/ready", v2.model_ready),
-        Route("/v2/models/{model}/versions/{version}/infer", v2.infer, methods=["POST"]),
-        Route("/v2/models/{model}/stats", v2.model_stats),
-        Route("/v2/models/{model}/versions/{version}/stats", v2.model_stats),
-        Route("/v2/repository/index", control.index, methods=["POST"]),
-        Route("/v2/repository/models/{model}/load", control.load, methods=["POST"]),
-        Route("/v2/repository/models/{model}/unload", control.unload, methods=["POST"]),
-        Route("/v1/models/{model}:predict", v1.predict, methods=["POST"]),
-        Route("/metrics", MetricsEndpoints(metrics).prometheus),
-    ]
+    routes = _routes(v2, V1Endpoints(v2), RepositoryEndpoints(repository), MetricsEndpoints(metrics))
     if config.static_dir is not None:
         routes.append(Mount("/static", StaticFiles(directory=str(config.static_dir), html=True)))
 
@@ -107,3 +87,27 @@ def create_app(models: Models, config: ServeConfig, root: Path | None = None, pr
         allow_headers=["authorization", "content-type", "content-encoding", HEADER_LENGTH],
         expose_headers=[HEADER_LENGTH],
     )
+
+
+def _routes(
+    v2: V2Endpoints, v1: V1Endpoints, control: RepositoryEndpoints, metrics: MetricsEndpoints
+) -> list[Route | Mount]:
+    return [  # the busiest first: a request is matched against them in order
+        Route("/v2/models/{model}/infer", v2.infer, methods=["POST"]),
+        Route("/v2/health/live", v2.live),
+        Route("/v2/health/ready", v2.ready),
+        Route("/v2", v2.server_metadata),
+        Route("/v2/models/stats", v2.all_stats),  # before {model}: "stats" is no model name
+        Route("/v2/models/{model}", v2.model_metadata),
+        Route("/v2/models/{model}/ready", v2.model_ready),
+        Route("/v2/models/{model}/versions/{version}", v2.model_metadata),
+        Route("/v2/models/{model}/versions/{version}/ready", v2.model_ready),
+        Route("/v2/models/{model}/versions/{version}/infer", v2.infer, methods=["POST"]),
+        Route("/v2/models/{model}/stats", v2.model_stats),
+        Route("/v2/models/{model}/versions/{version}/stats", v2.model_stats),
+        Route("/v2/repository/index", control.index, methods=["POST"]),
+        Route("/v2/repository/models/{model}/load", control.load, methods=["POST"]),
+        Route("/v2/repository/models/{model}/unload", control.unload, methods=["POST"]),
+        Route("/v1/models/{model}:predict", v1.predict, methods=["POST"]),
+        Route("/metrics", metrics.prometheus),
+    ]
