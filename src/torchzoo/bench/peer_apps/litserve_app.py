@@ -31,4 +31,4 @@ class OnnxAPI(ls.LitAPI):
 
 if __name__ == "__main__":
     os.environ["PEER_GRAPH"], port = sys.argv[1], int(sys.argv[2])  # read by each worker process
-    ls.LitServer(OnnxAPI(), accelerator="cpu").run(port=port)
+    ls.LitServer(OnnxAPI(), accelerator="cpu").run(port=port, generate_client_file=False)  # no client.py in the cwd
