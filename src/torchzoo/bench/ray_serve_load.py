@@ -120,7 +120,7 @@ def run(root: Path, seconds: float = 8.0, rounds: int = 2) -> dict[str, Any]:
             cluster.wait_for_nodes(timeout=120)
             for r in range(rounds):
                 for model in MODELS:  # plain torchzoo serve: one uvicorn process per model, as bench --serve
-                    plain = torchzoo_server(root, model, batching=True)
+                    plain = torchzoo_server(root, model)
                     try:
                         measured = _measure(plain, "torchzoo serve", 0, (model,), bodies, seconds, work)
                         rows += [{**row, "round": r} for row in measured]

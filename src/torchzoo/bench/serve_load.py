@@ -108,11 +108,11 @@ class Running:
             self.process.kill()
 
 
-def torchzoo_server(root: Path, model: str, batching: bool) -> Running:
+def torchzoo_server(root: Path, model: str, *options: str) -> Running:
+    """``torchzoo serve MODEL`` on a free port of loopback (CPU provider), with ``options`` added, once ready."""
     port = free_port()
     command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "serve", model]
-    command += ["--artifacts-dir", str(root), "--port", str(port), "--provider", "cpu"]
-    command += [] if batching else ["--max-batch", "1"]
+    command += ["--artifacts-dir", str(root), "--port", str(port), "--provider", "cpu", *options]
     return Running(command, f"http://127.0.0.1:{port}", "/v2/health/ready")
 
 
@@ -223,7 +223,7 @@ def run(root: Path, seconds: float = 4.0, soak_seconds: float = 60.0) -> dict[st
             finally:
                 baseline.stop()
             for batching in (True, False):
-                server = torchzoo_server(root, model, batching)
+                server = torchzoo_server(root, model, *([] if batching else ["--max-batch", "1"]))
                 url = f"{server.url}/v2/models/{model}/infer"
                 try:
                     for kind, (body, header_length) in bodies.items():

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from torchzoo.bench.serve_load import Running, free_port, request_bodies, sample_input, wrk
+from torchzoo.bench.serve_load import Running, free_port, request_bodies, sample_input, torchzoo_server, wrk
 from torchzoo.core import artifact
 from torchzoo.core.errors import UserInputError
 
@@ -194,10 +194,7 @@ def run(root: Path, seconds: float = 10.0, rounds: int = 3, soak_seconds: float 
         name = artifact.read_json(directory / artifact.MANIFEST)["inputs"][0]["name"]
         grpc = grpc_body(sample_input(directory), name, work)
         grpc_port = free_port()
-        tz_port = free_port()
-        command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "serve", MODEL, "--provider", "cpu"]
-        command += ["--artifacts-dir", str(root), "--port", str(tz_port), "--grpc-port", str(grpc_port)]
-        servers = {"torchzoo": (Running(command, f"http://127.0.0.1:{tz_port}", "/v2/health/ready"), "")}
+        servers = {"torchzoo": (torchzoo_server(root, MODEL, "--grpc-port", str(grpc_port)), "")}
         try:
             servers.update(_start_peers(graph, work))
             targets = _targets(servers, json_body, binary_body, header_length)
@@ -275,10 +272,7 @@ def _soak(root: Path, body: Path, header_length: int, seconds: float, work: Path
     seconds through the repository extension: every request must be answered."""
     repository = work / "repository"
     shutil.copytree(root / MODEL, repository / MODEL / "1")
-    port = free_port()
-    command = [sys.executable, "-c", "from torchzoo.cli import main; main()", "serve", MODEL, "--provider", "cpu"]
-    command += ["--artifacts-dir", str(repository), "--port", str(port), "--model-control", "explicit"]
-    server = Running(command, f"http://127.0.0.1:{port}", "/v2/health/ready")
+    server = torchzoo_server(repository, MODEL, "--model-control", "explicit")
     reloads: list[int] = []
     stop = threading.Event()
 

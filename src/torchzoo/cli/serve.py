@@ -10,7 +10,7 @@ import typer
 
 from torchzoo.cli.options import ArtifactsDir, JsonFlag, ProviderOpt, choice
 
-#: serve_cli.server.repository.CONTROL_MODES, named here so that --help imports no server code
+#: --model-control's choices (serve_cli/server/repository.py says what explicit allows)
 CONTROL_MODES = ("none", "explicit")
 
 Models = Annotated[list[str] | None, typer.Argument(help="Model names under the artifact root, or 'all'.")]

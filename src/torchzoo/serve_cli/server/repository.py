@@ -34,8 +34,6 @@ from torchzoo.serve_cli.server.metrics import Metrics
 from torchzoo.serve_cli.server.protocol import ProtocolError
 from torchzoo.serve_cli.server.stats import ModelStats
 
-CONTROL_MODES = ("none", "explicit")
-
 
 @dataclass
 class ServedModel:
