@@ -5,3 +5,15 @@ paths, the artifact contract, the codecs) is torch-free and shared by every room
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "package"]
+
+
+def __getattr__(name: str) -> object:
+    """``torchzoo.package`` (the train extra: torch) is imported on first use, so that ``import torchzoo`` in a
+    runtime-only install imports no torch."""
+    if name == "package":
+        from torchzoo.export.package import package
+
+        return package
+    raise AttributeError(f"module 'torchzoo' has no attribute {name!r}")

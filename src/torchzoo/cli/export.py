@@ -34,7 +34,8 @@ def export(
     if format == "triton" or repository is not None or gpu:
         _export_triton(model, format, repository, gpu, artifacts_dir, Output(as_json))
         return
-    from torchzoo.export.exporter import export_model, resolve_formats
+    from torchzoo.export.exporter import resolve_formats
+    from torchzoo.export.zoo import export_model
 
     formats = resolve_formats(format)
     root, specs = trained_specs(model, artifacts_dir)

@@ -22,7 +22,7 @@ def verify(
 ) -> None:
     """Re-hash every artifact file and re-run every equivalence check from the files on disk alone."""
     require_train_extra("verify")
-    from torchzoo.export.exporter import verify_model
+    from torchzoo.export.zoo import verify_model
 
     root, specs = trained_specs(model, artifacts_dir, need="manifest.json")
     if key:  # a signature that does not verify is refused (exit 2) before any other file is used

@@ -20,6 +20,9 @@ from torchzoo.core import limits
 from torchzoo.core.errors import ArtifactError
 
 VERSION = 1
+#: inputs and outputs one model may declare
+MAX_MODEL_INPUTS = 16
+MAX_MODEL_OUTPUTS = 16
 _HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -32,7 +35,7 @@ Dim = (
     | Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 )
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-DType = Literal["float32", "float64"]
+DType = Literal["float32", "float64", "int64", "int32", "bool"]
 
 
 def _shown(text: str) -> None:
@@ -119,7 +122,17 @@ class FeaturesPreprocessing(_Strict):
         return self
 
 
-Preprocessing = Annotated[NamesPreprocessing | ImagePreprocessing | FeaturesPreprocessing, Field(discriminator="kind")]
+class TensorsPreprocessing(_Strict):
+    """No preprocessing: the model takes its input tensors as they are (a user's own model, :func:`torchzoo.package`)."""
+
+    kind: Literal["tensors"]
+    description: Text = ""
+
+
+Preprocessing = Annotated[
+    NamesPreprocessing | ImagePreprocessing | FeaturesPreprocessing | TensorsPreprocessing,
+    Field(discriminator="kind"),
+]
 
 
 class Postprocessing(_Strict):
@@ -140,6 +153,7 @@ TRANSFORMS = {
     "binary": {"sigmoid", "identity"},
     "multilabel": {"sigmoid", "identity"},
     "regression": {"identity"},
+    "tensor": {"identity"},
 }
 
 
@@ -151,14 +165,14 @@ class Manifest(BaseModel):
 
     schema_version: Literal[1]
     model: ModelName
-    task: Literal["classification", "binary", "multilabel", "regression"]
+    task: Literal["classification", "binary", "multilabel", "regression", "tensor"]
     summary: Text = ""
     labels: Annotated[
         list[Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_LABEL_CHARS)]],
         Field(max_length=limits.MAX_LABELS),
     ]
-    inputs: Annotated[list[TensorEntry], Field(min_length=1, max_length=1)]
-    outputs: Annotated[list[TensorEntry], Field(min_length=1, max_length=8)]
+    inputs: Annotated[list[TensorEntry], Field(min_length=1, max_length=MAX_MODEL_INPUTS)]
+    outputs: Annotated[list[TensorEntry], Field(min_length=1, max_length=MAX_MODEL_OUTPUTS)]
     preprocessing: Preprocessing
     postprocessing: Postprocessing | None = None
     files: Annotated[dict[str, FileEntry], Field(max_length=limits.MAX_ARTIFACT_FILES)]
@@ -186,10 +200,15 @@ class Manifest(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
-        spec, out = self.inputs[0], self.outputs[0]
+        out = self.outputs[0]
         pre = self.preprocessing
         if len({t.name for t in self.inputs + self.outputs}) != len(self.inputs) + len(self.outputs):
             raise ValueError("outputs: input and output names must be distinct")
+        batch = {str(t.shape[0]) for t in self.inputs}
+        if len(batch) != 1:
+            raise ValueError(
+                f"inputs: every input's first dimension must be the same batch dimension, not {sorted(batch)}"
+            )
         if self.postprocessing is not None and self.postprocessing.output != out.name:
             raise ValueError(
                 f"postprocessing.output: {self.postprocessing.output!r} is not the first output {out.name!r}"
@@ -197,9 +216,18 @@ class Manifest(BaseModel):
         transform = self.postprocessing.transform if self.postprocessing else "identity"
         if transform not in TRANSFORMS[self.task]:
             raise ValueError(f"postprocessing.transform: {transform!r} does not fit a {self.task} model")
-        _check_input(spec, pre)
+        if not isinstance(pre, TensorsPreprocessing):
+            if len(self.inputs) != 1:
+                raise ValueError(f"inputs: {pre.kind} preprocessing makes one input, not {len(self.inputs)}")
+            _check_input(self.inputs[0], pre)
+        if self.task == "tensor":
+            if self.labels:
+                raise ValueError("labels: a tensor model has no labels")
+            return self
         if len(out.shape) != 2 or not isinstance(out.shape[1], int):
             raise ValueError(f"outputs.0.shape: {out.shape} is not [batch, width]")
+        if out.dtype not in ("float32", "float64"):
+            raise ValueError(f"outputs.0.dtype: a {self.task} model's scores are float32 or float64, not {out.dtype}")
         width, count = out.shape[1], len(self.labels)
         expected = {"binary": 2, "regression": 0}.get(self.task, width)
         if self.task == "binary" and width != 1:
@@ -244,7 +272,7 @@ def _finite_json(value: Any, where: str, depth: int = 0) -> None:
 
 def _where(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error["loc"]]
-    if len(loc) >= 2 and loc[0] == "preprocessing" and loc[1] in ("names_one_hot", "image", "features"):
+    if len(loc) >= 2 and loc[0] == "preprocessing" and loc[1] in ("names_one_hot", "image", "features", "tensors"):
         del loc[1]  # the discriminator's tag, not a key of the manifest
     message = str(error["msg"]).removeprefix("Value error, ")
     head, sep, tail = message.partition(": ")
@@ -266,7 +294,13 @@ def validate(manifest: dict[str, Any], shown: str) -> Manifest:
     return model
 
 
-ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
+ORT_TYPES = {
+    "float32": "tensor(float)",
+    "float64": "tensor(double)",
+    "int64": "tensor(int64)",
+    "int32": "tensor(int32)",
+    "bool": "tensor(bool)",
+}
 
 
 def check_against_graph(manifest: dict[str, Any], session: Any, shown: str) -> None:

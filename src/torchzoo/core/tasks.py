@@ -155,7 +155,21 @@ class Regression(Task):
         return [f"{value:.6g}" if isinstance(value, float) else ", ".join(f"{v:.6g}" for v in value)]
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (Classification(), Binary(), Multilabel(), Regression())}
+class Tensors(Regression):
+    """A model whose outputs are not scores (``task="tensor"``: embeddings, masks, several outputs): no labels
+    and no decision; the runtime returns every output as it is. Its headline metric, where a held-out set
+    with targets for output 0 is given, is the mean squared error, as for regression."""
+
+    name = "tensor"
+
+    def to_units(self, scores: np.ndarray, post: dict[str, Any]) -> np.ndarray:
+        return scores
+
+    def results(self, scores: np.ndarray, labels: list[str], top_k: int, threshold: float) -> Results:
+        return [{"value": row.tolist()} for row in scores]
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (Classification(), Binary(), Multilabel(), Regression(), Tensors())}
 
 
 def get_task(name: str) -> Task:

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from torchzoo.core import artifact
+from torchzoo.core.errors import first_line
 from torchzoo.core.session import OPTIMIZATION_LEVELS, create_session
-from torchzoo.export.context import ExportContext, ExportFormat, dynamic_shapes, quiet, torch_runner
+from torchzoo.export.context import ExportContext, ExportFormat, dynamic_axes, dynamic_shapes, quiet, torch_runner
 from torchzoo.export.equivalence import Runner
 from torchzoo.export.pt2 import pt2_runners, write_pt2
 from torchzoo.export.variants import write_fp16, write_int8
@@ -34,7 +35,7 @@ def write_state_dict(ctx: ExportContext, target: Path) -> dict[str, Any]:
 
 
 def state_dict_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
-    model = ctx.family.build_model(ctx.spec)
+    model = ctx.rebuild()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return {"state_dict_eager": torch_runner(model.eval())}
 
@@ -43,15 +44,22 @@ def state_dict_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
 
 
 def write_torchscript(ctx: ExportContext, target: Path) -> dict[str, Any]:
+    method = ctx.torchscript_method
     with quiet():
-        if ctx.family.torchscript_method == "script":
+        if method == "auto":  # script keeps every branch; trace where script cannot (the check proves it)
+            try:
+                scripted, method = torch.jit.script(ctx.model), "script"
+            except Exception as exc:
+                scripted, method = torch.jit.trace(ctx.model, ctx.example), "trace"
+                reason = f"torch.jit.script failed ({first_line(exc)}); traced, and the check proves the trace"
+        elif method == "script":
             scripted = torch.jit.script(ctx.model)
         else:
             scripted = torch.jit.trace(ctx.model, ctx.example)
         scripted.save(str(target))
     return {
-        "method": ctx.family.torchscript_method,
-        "reason": ctx.family.torchscript_reason,
+        "method": method,
+        "reason": reason if ctx.torchscript_method == "auto" and method == "trace" else ctx.torchscript_reason,
         "note": "TorchScript is deprecated since torch 2.13 (warning suppressed); still produced on request",
     }
 
@@ -96,19 +104,40 @@ def export_versions() -> dict[str, str]:
 
 
 def _export_dynamo(module: nn.Module, ctx: ExportContext) -> Any:
-    family = ctx.family
-    program = torch.onnx.export(
-        module,
-        ctx.example,
-        dynamo=True,
-        input_names=[t.name for t in family.inputs],
-        output_names=[t.name for t in family.outputs],
-        dynamic_shapes=dynamic_shapes(family),
-        opset_version=OPSET,
-        external_data=False,
-        verbose=False,
-    )
-    return program.model_proto
+    names = {"input_names": [t.name for t in ctx.inputs], "output_names": [t.name for t in ctx.outputs]}
+    if ctx.program is not None:  # a user's ExportedProgram: its graph and dynamic dims travel in it
+        program = torch.onnx.export(ctx.program, **names, opset_version=OPSET, external_data=False, verbose=False)
+    else:
+        program = torch.onnx.export(
+            module,
+            ctx.example,
+            dynamo=True,
+            **names,
+            dynamic_shapes=dynamic_shapes(ctx),
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+        )
+    return name_dims(program.model_proto, ctx)
+
+
+def name_dims(proto: Any, ctx: ExportContext) -> Any:
+    """Give the graph's symbolic dims the names of the manifest (an exporter may write its own, ``s43``)."""
+    graph = proto.graph
+    renamed: dict[str, str] = {}
+    for values, specs in ((graph.input, ctx.inputs), (graph.output, ctx.outputs)):
+        for value, spec in zip(values, specs, strict=False):
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, spec.shape, strict=False):
+                if isinstance(size, str) and dim.HasField("dim_param"):
+                    renamed.setdefault(dim.dim_param, size)
+                elif isinstance(size, str) and not dim.HasField("dim_param") and values is graph.output:
+                    dim.dim_param = size
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and dim.dim_param in renamed:
+                dim.dim_param = renamed[dim.dim_param]
+    return proto
 
 
 #: the TorchScript-based exporter is retired: the names model, its last user, exports in scan form (see
@@ -119,11 +148,9 @@ ONNX_EXPORTERS = {"dynamo": ("torch.onnx.export(dynamo=True)", _export_dynamo)}
 def write_onnx(ctx: ExportContext, target: Path) -> dict[str, Any]:
     import onnx
 
-    family = ctx.family
-    module = family.onnx_module(ctx.model).eval()
-    exporter, export = ONNX_EXPORTERS[family.onnx_exporter]
+    exporter, export = ONNX_EXPORTERS[ctx.onnx_exporter]
     with quiet():
-        proto = export(module, ctx)
+        proto = export(ctx.exported_module, ctx)
     for key, value in metadata_props(ctx.record).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -132,17 +159,17 @@ def write_onnx(ctx: ExportContext, target: Path) -> dict[str, Any]:
     onnx.save_model(proto, str(target))
     return {
         "exporter": exporter,
-        "exporter_reason": family.onnx_exporter_reason,
+        "exporter_reason": ctx.onnx_exporter_reason,
         "opset": OPSET,
-        "dynamic_axes": {t.name: [s for s in t.shape if isinstance(s, str)] for t in family.inputs},
-        "wrapper": family.onnx_wrapper_reason,
+        "dynamic_axes": dynamic_axes(ctx.inputs),
+        "wrapper": ctx.onnx_wrapper_reason,
         "checker": "onnx.checker.check_model(full_check=True): ok",
     }
 
 
 def onnx_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
     """One onnxruntime CPU session per graph optimization level: each must agree with eager."""
-    names = [t.name for t in ctx.family.inputs]
+    names = [t.name for t in ctx.inputs]
     runners: dict[str, Runner] = {}
     for level in OPTIMIZATION_LEVELS:
         session = create_session(path, "cpu", level).session

@@ -52,9 +52,13 @@ def build_manifest(
             "profile": record["profile"],
             "recipe": record["recipe"],
             "parameters": record["parameters"],
+            #: where the model came from: the zoo, or a user's module, program or factory (torchzoo.package)
+            "origin": record.get("origin", {"kind": "zoo"}),
+            "mode": "eval: exported and checked after model.eval() (BatchNorm: running statistics; Dropout: off)",
             "formats": {name: {"file": FORMATS[name].filename, **info} for name, info in present.items()},
             "equivalence_file": artifact.EQUIVALENCE,
             **({"variants": variants} if variants else {}),
+            **({"refused_formats": record["refused_formats"]} if record.get("refused_formats") else {}),
             "versions": {**export_versions(), "python": platform.python_version(), "torchzoo": __version__},
             "created": utc_now(),
             "files": file_table(directory),

@@ -115,7 +115,7 @@ def _interface(config: Any) -> tuple:
 
 def _verified(spec: ModelSpec, artifacts_dir: Path) -> tuple[dict[str, Any], bytes, bytes]:
     """The manifest, its bytes and the graph's bytes of an artifact that has just passed ``verify``."""
-    from torchzoo.export.exporter import verify_model
+    from torchzoo.export.zoo import verify_model
 
     directory = artifacts_dir / spec.name
     manifest = artifact.read_manifest(directory)
