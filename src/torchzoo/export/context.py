@@ -62,7 +62,8 @@ class ExportContext:
 
     @property
     def exported_module(self) -> nn.Module:
-        return (self.onnx_module if self.onnx_module is not None else self.model).eval()
+        module = self.onnx_module if self.onnx_module is not None else self.model
+        return module if self.program is not None else module.eval()  # a program's module has no train mode
 
 
 @dataclass(frozen=True)

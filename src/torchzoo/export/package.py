@@ -343,8 +343,7 @@ def _program_dims(program: Any) -> tuple[list[str], tuple[torch.Tensor, ...] | N
                 dim = named.setdefault(symbol, BATCH if axis == 0 else f"{input_name}_{axis}")
                 ranges = {str(k): v for k, v in program.range_constraints.items()}.get(symbol)
                 low = max(1, int(ranges.lower)) if ranges is not None else 1
-                upper = getattr(ranges, "upper", None)
-                high = int(upper) if upper is not None and upper.is_finite else None
+                high = _finite(getattr(ranges, "upper", None))
                 dynamic.setdefault(input_name, {})[axis] = (dim, low, high)
     examples = None
     if program.example_inputs is not None:
@@ -352,6 +351,15 @@ def _program_dims(program: Any) -> tuple[list[str], tuple[torch.Tensor, ...] | N
         if not kwargs:
             examples = tuple(args)
     return user, examples, dynamic
+
+
+def _finite(bound: Any) -> int | None:
+    """A range's upper bound as an int; None where it is unbounded (torch's ``int_oo``)."""
+    try:
+        value = int(bound)
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        return None
+    return value if value < 1 << 62 else None
 
 
 def package_program(path: str | Path, name: str | None = None, task: str = "tensor", **options: Any) -> Packaged:
