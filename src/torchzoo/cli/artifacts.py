@@ -50,3 +50,22 @@ def trained_specs(model: str, artifacts_dir: Path | None, need: str = "train.jso
             command = "train all" if need == "train.json" else "export all --format all"
             raise UserInputError(f"no models with {need} under {root}; run 'torchzoo {command}' first")
     return root, specs
+
+
+def exported_names(model: str, artifacts_dir: Path | None) -> tuple[Path, list[str]]:
+    """The artifact root and the exported artifacts to work on: the one named (a zoo model or a user's own under
+    the root), or, for ``all``, every artifact under the root with a manifest (the zoo's and the user's)."""
+    from torchzoo.core.paths import artifacts_root
+
+    root = artifacts_root(artifacts_dir)
+    present = sorted(p.name for p in root.glob("*") if (p / "manifest.json").is_file()) if root.is_dir() else []
+    if model == "all":
+        if not present:
+            raise UserInputError(f"no exported models under {root}; run 'torchzoo export all --format all' first")
+        return root, present
+    if model not in present:
+        artifact_directory(model, artifacts_dir)  # a missing one: the one-line error with the closest name
+        raise ArtifactError(
+            f"{printable(str(root / model))} has no manifest.json; run 'torchzoo export {printable(model, 64)}'"
+        )
+    return root, [model]

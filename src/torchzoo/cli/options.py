@@ -61,14 +61,25 @@ def _metavar(choices: Sequence[str]) -> str:
 ModelOrAll = Annotated[
     str, typer.Argument(parser=_model_or_all, help="A model name from 'torchzoo list', or 'all'.", show_default=True)
 ]
-FormatOpt = Annotated[
+ArtifactOrAll = Annotated[
+    str, typer.Argument(help="An exported model under the artifact root (the zoo's or your own), or 'all'.")
+]
+ExportSource = Annotated[
     str,
+    typer.Argument(
+        help="A zoo model from 'torchzoo list' or 'all'; your own model: PATH.pt2 (torch.export.save) or "
+        "MODULE:FACTORY (with --weights and --input); with --format triton, any exported model."
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
     typer.Option(
         "--format",
         "-f",
         parser=choice(FORMAT_CHOICES),
         metavar=_metavar(FORMAT_CHOICES),
-        help="Export format; triton: add the ONNX graph to a Triton model repository (--repository).",
+        help="Export format (default: onnx for a zoo model, all for your own); triton: add the ONNX graph to a "
+        "Triton model repository (--repository).",
     ),
 ]
 ProviderOpt = Annotated[

@@ -123,7 +123,7 @@ class FeaturesPreprocessing(_Strict):
 
 
 class TensorsPreprocessing(_Strict):
-    """No preprocessing: the model takes its input tensors as they are (a user's own model, :func:`torchzoo.package`)."""
+    """No preprocessing: the model takes its tensors as they are (a user's own model, :func:`torchzoo.package`)."""
 
     kind: Literal["tensors"]
     description: Text = ""

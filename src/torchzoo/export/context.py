@@ -62,8 +62,7 @@ class ExportContext:
 
     @property
     def exported_module(self) -> nn.Module:
-        module = self.onnx_module if self.onnx_module is not None else self.model
-        return module if self.program is not None else module.eval()  # a program's module has no train mode
+        return in_eval(self.onnx_module if self.onnx_module is not None else self.model)
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,15 @@ class ExportFormat:
     filename: str
     write: Callable[[ExportContext, Path], dict[str, Any]]
     runners: Callable[[ExportContext, Path], dict[str, Runner]]
+
+
+def in_eval(module: nn.Module) -> nn.Module:
+    """``module`` in eval mode; an ExportedProgram's module is already fixed in the mode it was exported in (and
+    refuses ``eval()``)."""
+    try:
+        return module.eval()
+    except NotImplementedError:
+        return module
 
 
 def flatten_outputs(out: Any) -> list[torch.Tensor]:

@@ -18,7 +18,15 @@ from torch import nn
 from torchzoo.core import artifact
 from torchzoo.core.errors import first_line
 from torchzoo.core.session import OPTIMIZATION_LEVELS, create_session
-from torchzoo.export.context import ExportContext, ExportFormat, dynamic_axes, dynamic_shapes, quiet, torch_runner
+from torchzoo.export.context import (
+    ExportContext,
+    ExportFormat,
+    dynamic_axes,
+    dynamic_shapes,
+    in_eval,
+    quiet,
+    torch_runner,
+)
 from torchzoo.export.equivalence import Runner
 from torchzoo.export.pt2 import pt2_runners, write_pt2
 from torchzoo.export.variants import write_fp16, write_int8
@@ -37,7 +45,7 @@ def write_state_dict(ctx: ExportContext, target: Path) -> dict[str, Any]:
 def state_dict_runners(ctx: ExportContext, path: Path) -> dict[str, Runner]:
     model = ctx.rebuild()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return {"state_dict_eager": torch_runner(model.eval())}
+    return {"state_dict_eager": torch_runner(in_eval(model))}
 
 
 # --- TorchScript ------------------------------------------------------------------------------------
@@ -50,7 +58,7 @@ def write_torchscript(ctx: ExportContext, target: Path) -> dict[str, Any]:
             try:
                 scripted, method = torch.jit.script(ctx.model), "script"
             except Exception as exc:
-                scripted, method = torch.jit.trace(ctx.model, ctx.example), "trace"
+                scripted, method = torch.jit.trace(ctx.model, ctx.example, strict=False), "trace"
                 reason = f"torch.jit.script failed ({first_line(exc)}); traced, and the check proves the trace"
         elif method == "script":
             scripted = torch.jit.script(ctx.model)

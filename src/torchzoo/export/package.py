@@ -129,7 +129,8 @@ def _labels(task: str, labels: Sequence[str] | None, outputs: tuple[TensorSpec, 
         return []
     if len(out.shape) != 2 or not isinstance(out.shape[1], int) or out.dtype not in ("float32", "float64"):
         raise UserInputError(
-            f"output {out.name!r}: a {task} model's output 0 is float scores [batch, width], not {list(out.shape)} {out.dtype}"
+            f"output {out.name!r}: a {task} model's output 0 is float scores [batch, width], "
+            f"not {list(out.shape)} {out.dtype}"
         )
     width = out.shape[1]
     if task == "binary":
@@ -418,7 +419,7 @@ def package_factory(
     state_dict (loaded with ``weights_only=True``); ``inputs``: ``NAME:DTYPE[DIMS]`` per forward argument, with
     ``dims`` (``NAME=MIN:MAX``) and ``values`` (``NAME=LOW:HIGH``, required for integer inputs)."""
     module_name, _, factory_name = target.partition(":")
-    name = name or factory_name.lower().replace("_", "-")
+    name = name or f"{module_name.rsplit('.', 1)[-1]}-{factory_name}".lower().replace("_", "-")
     _check_name(name)
     formats = _formats(options.pop("formats", "all"), options.get("heldout"))
     dynamic, examples, names, ranges = declared_inputs(inputs, dims, values)
@@ -436,7 +437,8 @@ def package_factory(
     try:
         model.load_state_dict(state)
     except Exception as exc:
-        raise UserInputError(f"--weights {weights}: the weights do not fit {target} ({first_line(exc)})") from None
+        detail = " ".join(str(exc).split())[:300]
+        raise UserInputError(f"--weights {weights}: the weights do not fit {target} ({detail})") from None
     model.eval()
     declared = declared_dims(names, dynamic)
     spans = value_ranges(names, examples, ranges)
@@ -468,7 +470,7 @@ def _build(module_name: str, factory_name: str, target: str) -> nn.Module:
     try:
         model = factory()
     except Exception as exc:
-        raise UserInputError(f"{target}: the factory raised {type(exc).__name__}: {first_line(exc)}") from None
+        raise UserInputError(f"{target}: the factory raised {first_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise UserInputError(f"{target}: the factory returned a {type(model).__name__}, not a torch.nn.Module")
     return model

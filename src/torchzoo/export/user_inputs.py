@@ -64,13 +64,18 @@ class Dims:
         self.axes.setdefault(name, {})[axis] = dim_name
 
 
-def forward_names(model: nn.Module, count: int) -> list[str]:
-    """The names of the forward's first ``count`` arguments: the model's input names."""
+def positional_names(model: nn.Module) -> list[str]:
+    """The names of the forward's positional arguments, in order."""
     try:
         parameters = list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
         parameters = []
-    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def forward_names(model: nn.Module, count: int) -> list[str]:
+    """The names of the forward's first ``count`` arguments: the model's input names."""
+    positional = positional_names(model)
     if len(positional) < count:
         return [f"input_{i}" for i in range(count)] if count > 1 else ["input"]
     return positional[:count]
@@ -79,11 +84,16 @@ def forward_names(model: nn.Module, count: int) -> list[str]:
 def as_tensors(example_inputs: Any, model: nn.Module) -> tuple[list[str], tuple[torch.Tensor, ...]]:
     """The example inputs as (names, tensors): a tensor, a tuple of them in forward's order, or a dict by name."""
     if isinstance(example_inputs, Mapping):
-        order = forward_names(model, len(inspect.signature(model.forward).parameters))
+        order = positional_names(model)
         unknown = [k for k in example_inputs if k not in order]
         if unknown:
             raise UserInputError(f"example_inputs: {unknown[0]!r} is not an argument of {type(model).__name__}.forward")
-        names = [n for n in order if n in example_inputs]
+        names = order[: len(example_inputs)]
+        if set(names) != set(example_inputs):
+            raise UserInputError(
+                f"example_inputs: give forward's first {len(example_inputs)} arguments ({', '.join(names)}); the "
+                "model is called with them in that order"
+            )
         values = [example_inputs[n] for n in names]
     else:
         values = list(example_inputs) if isinstance(example_inputs, tuple | list) else [example_inputs]
@@ -179,7 +189,7 @@ def parse_input(text: str) -> tuple[str, str, list[str]]:
     if dtype not in TORCH_DTYPES:
         raise UserInputError(f"--input {text!r}: dtype {dtype!r} is not one of {', '.join(TORCH_DTYPES)}")
     dims = [d for d in match["dims"].split(",") if d]
-    if not dims or not all(d.isdigit() and int(d) > 0 or _NAME.match(d) for d in dims):
+    if not dims or not all((d.isdigit() and int(d) > 0) or _NAME.match(d) for d in dims):
         raise UserInputError(f"--input {text!r}: dims are positive sizes or names, e.g. [batch,seq] or [batch,13]")
     return match["name"], dtype, dims
 
