@@ -13,7 +13,12 @@ def __getattr__(name: str) -> object:
     """``torchzoo.package`` (the train extra: torch) is imported on first use, so that ``import torchzoo`` in a
     runtime-only install imports no torch."""
     if name == "package":
-        from torchzoo.export.package import package
-
+        try:
+            from torchzoo.export.package import package
+        except ModuleNotFoundError as exc:
+            raise ImportError(
+                f"torchzoo.package needs the train extra ({exc.name} is not installed): "
+                "pip install torch==2.13.0 && pip install 'torchzoo[train,cpu]'"
+            ) from None
         return package
     raise AttributeError(f"module 'torchzoo' has no attribute {name!r}")
