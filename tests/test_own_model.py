@@ -10,16 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import own_models
 import pytest
 import torch
 from torch import nn
 
-import own_models
 import torchzoo
-from support import run_cli
 from torchzoo.core import artifact
 from torchzoo.core.errors import UserInputError
 from torchzoo.export.package import ExportFailed, package_program
+
+from support import run_cli
 
 MODELS = list(own_models.BUILDERS)
 
@@ -228,22 +229,13 @@ def _write(path: Path, text: str) -> Path:
 @pytest.fixture(scope="module")
 def factory_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("factory")
-    _write(
-        folder / "user_nets.py",
-        "import torch\nfrom torch import nn\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self):\n        super().__init__()\n        self.emb = nn.Embedding(20, 4)\n        self.out = nn.Linear(4, 3)\n"
-        "    def forward(self, ids, mask):\n        return self.out((self.emb(ids) * mask.unsqueeze(-1)).sum(1))\n"
-        "def build():\n    return Net()\n"
-        "def broken():\n    raise RuntimeError('needs a GPU')\n",
-    )
-    torch.manual_seed(0)
-    import importlib.util
+    import shutil
 
-    spec = importlib.util.spec_from_file_location("user_nets", folder / "user_nets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    torch.save(module.build().state_dict(), folder / "weights.pt")
+    from own_models import user_nets
+
+    shutil.copy(Path(user_nets.__file__), folder / "user_nets.py")
+    torch.manual_seed(0)
+    torch.save(user_nets.build().state_dict(), folder / "weights.pt")
     torch.save({"other": torch.zeros(3)}, folder / "other.pt")
     _write(folder / "labels2.txt", "yes\nno\n")
     _write(folder / "not-a-program.pt2", "hello")

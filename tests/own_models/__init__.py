@@ -7,6 +7,7 @@ sequence axis; a regression model. ``build(name)`` returns (module, example inpu
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,10 @@ def save_program(name: str, path: Path) -> Path:
     model, example, keywords = build(name)
     model.eval()
     dims = {k: dict(v) for k, v in keywords.get("dynamic_dims", {}).items()}
-    names = list(__import__("inspect").signature(model.forward).parameters)
+    names = list(inspect.signature(model.forward).parameters)
     shapes: dict[str, dict[int, Any]] = {}
     made: dict[str, Any] = {"batch": torch.export.Dim("batch")}
-    for input_name, tensor in zip(names, example, strict=False):
+    for input_name in names:
         axes = {0: made["batch"]}
         for axis, dim in dims.get(input_name, {}).items():
             dim_name, low, high = dim if isinstance(dim, tuple) else (dim, None, None)
