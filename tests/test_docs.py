@@ -62,6 +62,8 @@ TESTED_BY = {
     "predict_batch.sh": "test_predict_batch_snippets",
     "predict_batch_ray.sh": "test_predict_batch_snippets",
     "sign.sh": "test_sign_snippet",
+    "own_model.py": "test_own_model_snippets",
+    "own_model_pt2.sh": "test_own_model_snippets",
 }
 
 
@@ -259,6 +261,8 @@ def test_readme_is_a_front_door() -> None:
     assert not too_long, too_long  # the two set-up commands stay single lines, as .ci/run runs one of them
     assert (SNIPPETS / "tour.sh").read_text() in _readme_blocks("bash")
     assert (SNIPPETS / "plain_onnxruntime.py").read_text() in _readme_blocks("python")
+    assert (SNIPPETS / "own_model.py").read_text() in _readme_blocks("python")
+    assert (SNIPPETS / "own_model_pt2.sh").read_text() in _readme_blocks("bash")
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text()):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
@@ -513,3 +517,28 @@ def test_sign_snippet(zoo: Zoo, tmp_path: Path) -> None:
     signed = load(artifacts / "wine", trusted_keys=[tmp_path / "pub.pem"])
     label = signed.predict([[float(x) for x in WINE_ROW.split(",")]])[0]["label"]
     assert re.search(rf"\s{label}\s", ran.stdout), ran.stdout[-2000:]  # torchzoo predict --require-signature
+
+
+@pytest.mark.slow
+def test_own_model_snippets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The README's "Your own model": the Python snippet packages a module, the shell snippet exports the program it
+    saved, verifies it and predicts; both artifacts answer as the module does."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    namespace = runpy.run_path(str(SNIPPETS / "own_model.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+    assert "onnx: pass" in printed and "pt2: pass" in printed
+    ran = run_snippet("own_model_pt2.sh", tmp_path, TORCHZOO_ARTIFACTS=str(tmp_path / "artifacts"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "my-net-pt2" in ran.stdout and "FAIL" not in ran.stdout
+    x = np.load(tmp_path / "x.npy")
+    with torch.no_grad():
+        logits = namespace["model"].eval()(torch.from_numpy(x)).numpy()
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    for name in ("my-net", "my-net-pt2"):
+        results = load(tmp_path / "artifacts" / name).predict(x)
+        got = [{t["label"]: t["probability"] for t in r["top"]} for r in results]
+        for row, expected in zip(got, probabilities, strict=True):
+            for index, label in enumerate(["cat", "dog", "bird"]):
+                assert abs(row[label] - expected[index]) < 1e-5
