@@ -81,6 +81,49 @@ def test_the_example_input_fits_the_model(preprocessing: dict[str, Any], example
     assert example in embed.example_input({"preprocessing": preprocessing})
 
 
+def _tensors_manifest(**origin: Any) -> dict[str, Any]:
+    """A user's own model (preprocessing ``tensors``): int64 ids, a float32 mask and a bool flag."""
+    return {
+        "preprocessing": {"kind": "tensors"},
+        "inputs": [
+            {"name": "ids", "shape": ["batch", "seq"], "dtype": "int64"},
+            {"name": "mask", "shape": ["batch", "seq"], "dtype": "float32"},
+            {"name": "flag", "shape": ["batch", 2], "dtype": "bool"},
+        ],
+        "origin": origin,
+    }
+
+
+def test_the_example_of_a_tensors_model_names_each_input_with_its_typed_array() -> None:
+    example = embed.example_input(_tensors_manifest(dim_bounds={"seq": [3, 32], "batch": [1, None]}))
+    assert example == (
+        '{ "ids": { data: new BigInt64Array(3), shape: [1, 3] }, "mask": { data: new Float32Array(3), '
+        'shape: [1, 3] }, "flag": { data: new Uint8Array(2), shape: [1, 2] } }'
+    )  # each named dim at its declared minimum
+    assert "shape: [1, 1]" in embed.example_input(_tensors_manifest())  # none declared: 1
+
+
+@pytest.mark.parametrize(
+    ("declared", "bounds"),
+    [
+        ({"seq": [2, 24], "batch": [1, None]}, {"seq": (2, 24), "batch": (1, None)}),
+        ({"seq": [0, 4], "x": "bad", "y": [3, 1]}, {"y": (3, None)}),  # below 1 or malformed: ignored
+        ("not a table", {}),
+    ],
+)
+def test_dim_bounds_read_what_a_manifest_declares(declared: Any, bounds: dict[str, Any]) -> None:
+    assert embed.dim_bounds({"origin": {"dim_bounds": declared}}) == bounds
+    assert embed.dim_bounds({}) == {}
+
+
+def test_the_readme_of_a_tensors_model_lists_its_inputs_and_typed_arrays() -> None:
+    manifest = {**_tensors_manifest(), "model": "mine"}
+    text = embed.readme(manifest)
+    assert "ids int64 ['batch', 'seq'] (BigInt64Array); mask float32 ['batch', 'seq'] (Float32Array)" in text
+    assert "flag bool ['batch', 2] (Uint8Array)" in text
+    assert 'model.predict([{ "ids": { data: new BigInt64Array(1)' in text
+
+
 def test_an_onnx_graph_without_a_passed_check_is_refused(tmp_path: Path) -> None:
     directory = _toy(tmp_path / "toy", equivalence="failed")
     with pytest.raises(ArtifactError, match="no passed equivalence check; run 'torchzoo export toy'"):

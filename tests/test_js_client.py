@@ -5,6 +5,11 @@ model: outputs within 1e-5 of ``torchzoo.serve_cli.load(dir).predict``, identica
 messages. Browser: the demo page examples/web/ in headless Chromium (Debian's /usr/bin/chromium driven by
 playwright-core, js/test/browser.mjs), served by a Python http.server on a free 127.0.0.1 port.
 Needs ``npm ci --ignore-scripts`` in js/ (.ci/run does it; the fixture runs it when node_modules is missing).
+
+A user's own models (tests/own_models, packaged with ``torchzoo.package``, preprocessing ``tensors``): int64 ids +
+a float32 mask with two outputs, and a TransformerEncoder (task ``tensor``), through the client in Node and
+the tokens model's ``torchzoo embed`` bundle in Node and Chromium, equal to the eager module within the
+artifact's tolerance.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import own_models
 import pytest
 
 from torchzoo.core.errors import UserInputError
@@ -67,8 +73,13 @@ def uint8(array: np.ndarray) -> dict[str, Any]:
 
 
 def float32(array: np.ndarray) -> dict[str, Any]:
-    data = np.ascontiguousarray(array, np.float32)
-    return {"float32_b64": base64.b64encode(data.tobytes()).decode(), "shape": list(array.shape)}
+    return typed(np.asarray(array, np.float32))
+
+
+def typed(array: np.ndarray) -> dict[str, Any]:
+    """A tensor for the driver, which decodes it into the typed array of its dtype (bool: 0/1 bytes)."""
+    data = np.ascontiguousarray(array)
+    return {f"{data.dtype}_b64": base64.b64encode(data.tobytes()).decode(), "shape": list(array.shape)}
 
 
 def decode(item: Any) -> Any:
@@ -394,3 +405,164 @@ def test_embed_and_the_js_client_refuse_a_damaged_artifact(zoo: Zoo, node_module
     assert js["load_error"]["name"] == "ArtifactError"
     assert "has schema version 99; this runtime reads version" in js["load_error"]["message"]
     assert run_cli("predict", str(future), "Rossi").returncode == 2  # the Python runtime refuses it too
+
+
+# --- a user's own models (raw tensors) ----------------------------------------------------------------------
+
+
+TOKEN_LABELS = ["red", "green", "blue"]
+
+
+@pytest.fixture(scope="module")
+def own_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("own") / "artifacts"
+    for name in ("tokens-mask", "encoder"):
+        own_models.package(name, root, formats="onnx")
+    return root
+
+
+def _eager(name: str, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The user's module (seeded as when it was packaged) in eval mode: every output."""
+    import torch
+
+    model, _, _ = own_models.build(name)
+    model.eval()
+    with torch.no_grad():
+        outputs = model(*(torch.from_numpy(a) for a in arrays))
+    return [o.numpy() for o in (outputs if isinstance(outputs, tuple) else (outputs,))]
+
+
+def _tolerance(directory: Path) -> float:
+    return json.loads((directory / "equivalence.json").read_text())["formats"]["onnx"]["tolerance_abs"]
+
+
+def _tokens(rng: np.random.Generator, batch: int = 4, seq: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    mask = np.ones((batch, seq), np.float32)
+    mask[0, seq // 2 :] = 0  # a padded sample
+    return rng.integers(0, own_models.VOCAB, (batch, seq), dtype=np.int64), mask
+
+
+def _expected_results(logits: np.ndarray, labels: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """What predict answers for a softmax classifier's logits (float64 softmax, best first)."""
+    shifted = np.exp(logits.astype(np.float64) - logits.max(1, keepdims=True))
+    probs = shifted / shifted.sum(1, keepdims=True)
+    out = []
+    for i, row in enumerate(probs):
+        top = [{"label": labels[j], "probability": float(row[j])} for j in np.argsort(-row)[:top_k]]
+        out.append({"input": f"array[{i}]" if len(probs) > 1 else "array", "label": top[0]["label"], "top": top})
+    return out
+
+
+@pytest.mark.slow
+def test_a_users_tensor_models_in_node_equal_their_eager_modules(own_root: Path, node_modules: Path) -> None:
+    rng = np.random.default_rng(3)
+    ids, mask = _tokens(rng)
+    tokens = rng.standard_normal((2, 11, 16)).astype(np.float32)
+    directory = own_root / "tokens-mask"
+    tol = _tolerance(directory)
+    cases = [
+        {"inputs": {"ids": typed(ids), "mask": typed(mask)}, "method": "runTensors"},
+        {"inputs": {"ids": typed(ids), "mask": typed(mask)}},
+        {"inputs": [{"ids": ids.tolist(), "mask": mask.astype(int).tolist()}], "topK": 1},  # nested arrays
+        {"inputs": [typed(ids.astype(np.int32)), typed(mask)]},  # in input order; int32 widens to int64
+        {"inputs": {"ids": typed(ids.astype(np.float32)), "mask": typed(mask)}},
+        {"inputs": {"ids": (ids + 0.5).tolist(), "mask": mask.tolist()}},
+        {"inputs": {"ids": typed(ids)}},
+        {"inputs": {"ids": typed(ids), "mask": typed(mask[:, :5])}},
+        {"inputs": {"ids": typed(ids), "mask": typed(np.full_like(mask, np.nan))}},
+        {"inputs": {"ids": typed(ids[:, None]), "mask": typed(mask)}},
+    ]
+    js = node("node_driver.mjs", {"artifact": str(directory), "cases": cases})
+    assert "load_error" not in js, js
+    outputs, *answers = js["answers"]
+    logits, states = _eager("tokens-mask", ids, mask)
+    for name, expected in (("scores", logits), ("states", states)):
+        got = outputs["outputs"][name]
+        assert got["dims"] == list(expected.shape)
+        np.testing.assert_allclose(np.reshape(got["data"], expected.shape), expected, rtol=0, atol=tol)
+    expected = _expected_results(logits, TOKEN_LABELS)
+    for answer in (answers[0], answers[2]):
+        assert_same(answer["results"], expected, 2 * tol)  # softmax moves by at most twice the logits' error
+    assert_same(answers[1]["results"], [{**r, "top": r["top"][:1]} for r in expected], 2 * tol)
+    assert [a["error"]["message"] for a in answers[3:]] == [
+        "input 'ids': a Float32Array; the model takes int64: a BigInt64Array",
+        "input 'ids': floats; the model takes int64 values",
+        "missing input 'mask'; the model takes ids, mask",
+        "inputs disagree on the size of dim 'seq': 'ids' has 9, 'mask' has 5",
+        "input 'mask' holds NaN or infinite values (or values past float32's range)",
+        "input 'ids': shape [4, 1, 9]; the model takes int64 ['batch', 'seq']",
+    ]
+
+    encoder = own_root / "encoder"
+    cases = [{"inputs": [typed(tokens)], "method": "runTensors"}, {"inputs": [typed(tokens)]}]
+    js = node("node_driver.mjs", {"artifact": str(encoder), "cases": cases})
+    (expected_tokens,) = _eager("encoder", tokens)
+    raw, predicted = js["answers"]
+    np.testing.assert_allclose(
+        np.reshape(raw["outputs"]["output"]["data"], tokens.shape), expected_tokens, rtol=0, atol=_tolerance(encoder)
+    )
+    assert [r["input"] for r in predicted["results"]] == ["array[0]", "array[1]"]
+    values = np.array([r["value"] for r in predicted["results"]])  # task "tensor": each sample's output 0
+    np.testing.assert_allclose(values, expected_tokens, rtol=0, atol=_tolerance(encoder))
+
+
+#: an image block a user declares for small-conv (RGB 16x16, pixels / 255 then per-channel mean and std)
+SMALL_CONV_IMAGE = {
+    "kind": "image",
+    "mode": "RGB",
+    "size": [16, 16],
+    "scale": 255.0,
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.25, 0.25, 0.25],
+}
+
+
+@pytest.mark.slow
+def test_a_users_model_with_declared_image_preprocessing_in_node(node_modules: Path, tmp_path: Path) -> None:
+    """uint8 pixels through the client's image path equal the eager module on the normalized floats."""
+    from torchzoo.core.image_codec import normalize
+
+    root = tmp_path / "artifacts"
+    own_models.package("small-conv", root, formats="onnx", preprocessing=SMALL_CONV_IMAGE)
+    pixels = np.random.default_rng(6).integers(0, 256, (3, 3, 16, 16), dtype=np.uint8)
+    js = node("node_driver.mjs", {"artifact": str(root / "small-conv"), "cases": [{"inputs": [uint8(pixels)]}]})
+    (logits,) = _eager("small-conv", normalize(pixels, SMALL_CONV_IMAGE, [3, 16, 16]))
+    expected = _expected_results(logits, [str(i) for i in range(5)])
+    assert_same(js["answers"][0]["results"], expected, 2 * _tolerance(root / "small-conv"))
+
+
+@pytest.mark.slow
+def test_embed_of_a_users_model_runs_in_node_and_in_chromium(
+    own_root: Path, node_modules: Path, tmp_path: Path
+) -> None:
+    directory = own_root / "tokens-mask"
+    bundle = tmp_path / "bundle"
+    done = run_cli("embed", "tokens-mask", "--out", str(bundle), "--artifacts-dir", str(own_root), "--json")
+    assert done.returncode == 0, done.stderr
+    readme = (bundle / "README.md").read_text()
+    assert "ids int64 ['batch', 'seq'] (BigInt64Array)" in readme and "mask float32" in readme
+
+    (bundle / "node_modules").symlink_to(node_modules)
+    (bundle / "app.mjs").write_text(_snippet(readme, "js"))  # the README's example: zeros at the smallest shape
+    ran = subprocess.run(["node", "app.mjs"], cwd=bundle, capture_output=True, text=True, timeout=NODE_TIMEOUT)
+    assert ran.returncode == 0, ran.stderr
+    zeros = (np.zeros((1, 1), np.int64), np.zeros((1, 1), np.float32))
+    assert_same(json.loads(ran.stdout), _expected_results(_eager("tokens-mask", *zeros)[0], TOKEN_LABELS), 1e-5)
+
+    ids, mask = _tokens(np.random.default_rng(4), batch=2, seq=5)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(bundle)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        texts = [json.dumps({"ids": ids.tolist(), "mask": mask.tolist()}), json.dumps({"ids": ids.tolist()})]
+        answer = node("browser.mjs", {"url": url, "bundleTexts": texts})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "error" not in answer, answer
+    assert not [line for line in answer["console"] if line.startswith("pageerror")], answer["console"]
+    shown, refused = answer["bundle"]
+    logits = _eager("tokens-mask", ids, mask)[0]
+    assert_same(json.loads(shown["json"]), _expected_results(logits, TOKEN_LABELS), 2 * _tolerance(directory))
+    assert refused["error"] == "missing input 'mask'; the model takes ids, mask"

@@ -7,6 +7,10 @@ numpy<2, so it lives in its own virtual environment (``/.triton-venv/``, built o
 backend ``tests/triton_backend/onnxruntime/model.py`` stands in for the C++ one under the same name, so the
 ``onnxruntime_onnx`` platform of the written configs loads as it is: this checks the repository, the config
 and the protocol, not NVIDIA's onnxruntime backend itself.
+
+A user's own models (tests/own_models, packaged with ``torchzoo.package``) go through the same path: the
+int64 ids + float32 mask classifier with two outputs, and a TransformerEncoder (task ``tensor``) over a dynamic
+sequence; their own tritonserver answers as the eager module does, within the artifact's tolerance.
 """
 
 from __future__ import annotations
@@ -28,17 +32,18 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
+import own_models
 import pytest
 import tritonclient.http as triton
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from torchzoo.cli.options import FORMAT_CHOICES
 from torchzoo.core import artifact
 from torchzoo.export import triton as triton_export
 from torchzoo.export.exporter import resolve_formats
-from torchzoo.export.triton import MAX_BATCH_SIZE, export_triton
+from torchzoo.export.triton import MAX_BATCH_SIZE, export_triton, model_config
 from torchzoo.serve_cli import load
 from torchzoo.train import registry
 
@@ -410,3 +415,135 @@ def test_concurrent_requests_are_batched_and_equal_unbatched(
         np.testing.assert_allclose(got, predictor.run([images[i : i + 1]])[0][0], rtol=0, atol=1e-6)
     inferences, executions = after[0] - before[0], after[1] - before[1]
     assert inferences == 48 and executions < 48, (inferences, executions)  # fewer batches than requests
+
+
+# --- a user's own models ----------------------------------------------------------------------------------
+
+#: int64 ids + float32 mask -> class scores + token states (a classifier, two outputs); a TransformerEncoder
+#: over a dynamic sequence whose declared minimum is 2 (task "tensor": raw outputs, no labels)
+OWN_MODELS = ("tokens-mask", "encoder")
+
+
+@pytest.fixture(scope="module")
+def own_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("own") / "artifacts"
+    for name in OWN_MODELS:
+        own_models.package(name, root, formats="onnx")
+    return root
+
+
+@pytest.fixture(scope="module")
+def own_repository(own_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both models through the CLI (the artifact directory's name, verified as a user's model)."""
+    repo = tmp_path_factory.mktemp("own-triton") / "repo"
+    for name in OWN_MODELS:
+        result = run_cli(
+            "export", name, "--format", "triton", "--repository", str(repo), "--artifacts-dir", str(own_root)
+        )
+        assert result.returncode == 0, result.stderr + result.stdout
+    return repo
+
+
+def test_a_users_models_configs_carry_every_tensor_and_dtype(own_repository: Path, own_root: Path) -> None:
+    scores = _parse(own_repository / "tokens-mask" / "config.pbtxt")
+    assert [(t.name, t.data_type, list(t.dims)) for t in scores.input] == [
+        ("ids", pb.TYPE_INT64, [-1]),
+        ("mask", pb.TYPE_FP32, [-1]),
+    ]
+    assert [(t.name, t.data_type, list(t.dims)) for t in scores.output] == [
+        ("scores", pb.TYPE_FP32, [3]),
+        ("states", pb.TYPE_FP32, [-1, 8]),
+    ]
+    assert scores.output[0].label_filename == "labels.txt" and not scores.output[1].label_filename
+    assert (own_repository / "tokens-mask" / "labels.txt").read_text() == "red\ngreen\nblue\n"
+    (warmup,) = scores.model_warmup
+    assert {k: (v.data_type, list(v.dims), v.zero_data) for k, v in warmup.inputs.items()} == {
+        "ids": (pb.TYPE_INT64, [1], True),  # zeros: a valid id
+        "mask": (pb.TYPE_FP32, [1], True),
+    }
+    states = _parse(own_repository / "encoder" / "config.pbtxt")
+    assert [(t.name, t.data_type, list(t.dims)) for t in states.input] == [("tokens", pb.TYPE_FP32, [-1, 16])]
+    assert [(t.name, list(t.dims)) for t in states.output] == [("output", [-1, 16])]
+    assert not states.output[0].label_filename and not (own_repository / "encoder" / "labels.txt").exists()
+    assert list(states.model_warmup[0].inputs["tokens"].dims) == [2, 16]  # the declared minimum of seq
+    for name in OWN_MODELS:
+        graph = (own_root / name / artifact.ONNX).read_bytes()
+        assert (own_repository / name / "1" / artifact.ONNX).read_bytes() == graph
+
+
+def test_every_manifest_dtype_has_its_triton_type(own_root: Path) -> None:
+    """float64, int32 and bool inputs (no model of tests/own_models has them): their types, and warm-up zeros
+    (false for bool); a declared batch bound caps max_batch_size and the preferred sizes."""
+    manifest = json.loads((own_root / "tokens-mask" / artifact.MANIFEST).read_text())
+    dtypes = {"a": "float64", "b": "int32", "c": "bool"}
+    manifest["inputs"] = [{"name": n, "shape": ["batch", "seq", 4], "dtype": d} for n, d in dtypes.items()]
+    manifest["origin"]["dim_bounds"] = {"batch": [2, 20], "seq": [3, 9]}
+    config = model_config(manifest)
+    assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [
+        ("a", pb.TYPE_FP64, [-1, 4]),
+        ("b", pb.TYPE_INT32, [-1, 4]),
+        ("c", pb.TYPE_BOOL, [-1, 4]),
+    ]
+    assert config.max_batch_size == 20 and list(config.dynamic_batching.preferred_batch_size) == [16, 20]
+    (warmup,) = config.model_warmup
+    assert warmup.batch_size == 2
+    assert {k: (v.data_type, list(v.dims), v.zero_data) for k, v in warmup.inputs.items()} == {
+        "a": (pb.TYPE_FP64, [3, 4], True),
+        "b": (pb.TYPE_INT32, [3, 4], True),
+        "c": (pb.TYPE_BOOL, [3, 4], True),
+    }
+    assert text_format.Parse(text_format.MessageToString(config), pb.ModelConfig()) == config
+
+
+@pytest.fixture(scope="module")
+def own_client(
+    own_repository: Path, triton_venv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[triton.InferenceServerClient]:
+    with tritonserver(own_repository, triton_venv, tmp_path_factory.mktemp("own-tritonserver")) as url:
+        yield triton.InferenceServerClient(url, network_timeout=60)
+
+
+def _eager(name: str, arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """The user's module (seeded as when it was packaged) in eval mode: every output."""
+    import torch
+
+    model, _, _ = own_models.build(name)
+    model.eval()
+    with torch.no_grad():
+        outputs = model(*(torch.from_numpy(a) for a in arrays))
+    return [o.numpy() for o in (outputs if isinstance(outputs, tuple) else (outputs,))]
+
+
+def _own_inputs(name: str, batch: int, seq: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    if name == "tokens-mask":
+        mask = np.ones((batch, seq), np.float32)
+        mask[0, seq // 2 :] = 0  # a padded sample
+        return rng.integers(0, own_models.VOCAB, (batch, seq), dtype=np.int64), mask
+    return (rng.standard_normal((batch, seq, 16)).astype(np.float32),)
+
+
+@pytest.mark.parametrize("name", OWN_MODELS)
+def test_tritonserver_answers_a_users_model_as_its_eager_module(
+    own_client: triton.InferenceServerClient, own_root: Path, name: str
+) -> None:
+    manifest = json.loads((own_root / name / artifact.MANIFEST).read_text())
+    equivalence = json.loads((own_root / name / artifact.EQUIVALENCE).read_text())
+    tolerance = equivalence["formats"]["onnx"]["tolerance_abs"]
+    assert own_client.is_model_ready(name)
+    rng = np.random.default_rng(5)
+    for batch, seq in ((3, 7), (1, 2), (5, 24)):  # sequence lengths up to the declared maximum
+        arrays = _own_inputs(name, batch, seq, rng)
+        tensors = []
+        for spec, array in zip(manifest["inputs"], arrays, strict=True):
+            tensor = triton.InferInput(spec["name"], list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            tensors.append(tensor)
+        result = own_client.infer(name, tensors)
+        for spec, expected in zip(manifest["outputs"], _eager(name, arrays), strict=True):
+            got = result.as_numpy(spec["name"])
+            assert got.dtype == np.dtype(spec["dtype"]) and got.shape == expected.shape, (spec, got.shape)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+    metadata = own_client.get_model_metadata(name)
+    assert [(t["name"], t["datatype"]) for t in metadata["inputs"]] == [
+        (s["name"], {"float32": "FP32", "int64": "INT64"}[s["dtype"]]) for s in manifest["inputs"]
+    ]

@@ -8,6 +8,7 @@ a README with a Node and a web snippet for this model, and a web page (``index.h
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,44 @@ def verified_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def dim_bounds(manifest: dict[str, Any]) -> dict[str, tuple[int, int | None]]:
+    """The declared ``(min, max)`` of each named dim (a user's model records them in the manifest's
+    ``origin.dim_bounds``; max None: unbounded); a dim not there is ``(1, None)``."""
+    origin = manifest.get("origin")
+    declared = origin.get("dim_bounds") if isinstance(origin, dict) else None
+    bounds: dict[str, tuple[int, int | None]] = {}
+    for name, pair in (declared if isinstance(declared, dict) else {}).items():
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1:
+            bounds[name] = (pair[0], pair[1] if isinstance(pair[1], int) and pair[1] >= pair[0] else None)
+    return bounds
+
+
+def smallest_shape(manifest: dict[str, Any], spec: dict[str, Any]) -> list[int]:
+    """The smallest shape the input ``spec`` takes: each named dim at its declared minimum (1 unless declared)."""
+    bounds = dim_bounds(manifest)
+    return [d if isinstance(d, int) else bounds.get(d, (1, None))[0] for d in spec["shape"]]
+
+
+#: the JavaScript typed array of each manifest dtype (the client's TYPED_ARRAYS)
+TYPED_ARRAYS = {
+    "float32": "Float32Array",
+    "float64": "Float64Array",
+    "int64": "BigInt64Array",
+    "int32": "Int32Array",
+    "bool": "Uint8Array",
+}
+
+
+def _zeros(manifest: dict[str, Any], spec: dict[str, Any]) -> str:
+    shape = smallest_shape(manifest, spec)
+    return f"{{ data: new {TYPED_ARRAYS[spec['dtype']]}({math.prod(shape)}), shape: {json.dumps(shape)} }}"
+
+
 def example_input(manifest: dict[str, Any]) -> str:
     """A JavaScript expression of one input this model takes."""
     pre = manifest["preprocessing"]
+    if pre["kind"] == "tensors":
+        return "{ " + ", ".join(f"{json.dumps(s['name'])}: {_zeros(manifest, s)}" for s in manifest["inputs"]) + " }"
     if pre["kind"] == "names_one_hot":
         return '"Rossi"'
     if pre["kind"] == "image":
@@ -53,6 +89,9 @@ def readme(manifest: dict[str, Any]) -> str:
         "image": f"pixels at the model's size ({pre.get('mode')}, {pre.get('size')}): a Uint8Array of C*H*W, "
         "an ImageData, or {data, shape}",
         "features": f"rows of {pre.get('n_features')} numbers ({', '.join(pre.get('feature_names', []))})",
+        "tensors": "raw tensors, one object by input name, axis 0 the batch: "
+        + "; ".join(f"{s['name']} {s['dtype']} {s['shape']} ({TYPED_ARRAYS[s['dtype']]})" for s in manifest["inputs"])
+        + ". Each a `{data, shape}` with that typed array (bool: 0/1 bytes), or nested arrays",
     }.get(pre["kind"], pre["kind"])
     return f"""# {name} for JavaScript
 

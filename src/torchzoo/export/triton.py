@@ -8,6 +8,12 @@ model.onnx`` with integer versions (a new export adds the next one; none is ever
 field is one Triton's schema has. Nothing is written before the artifact passes ``verify`` (every file's
 sha256, every format's check); the version directory is staged under a name Triton ignores and renamed
 into place, so a failure never leaves a half-written version.
+
+Zoo models and a user's own (``torchzoo.package``) take the same path: the artifact is verified by
+:func:`torchzoo.export.verify.verify_directory` (the zoo's check against ``model.pt``, or a user's against the
+eager outputs saved at export), and the config carries every input and output with its dtype (FP32, FP64,
+INT64, INT32, BOOL). A user's declared dim bounds (the manifest's ``origin.dim_bounds``) cap
+``max_batch_size`` and size the warm-up request.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from torchzoo.core.durable import exclusive_lock, fsync_directory
 from torchzoo.core.errors import ArtifactError, UserInputError
 from torchzoo.core.limits import MAX_MANIFEST_BYTES
 from torchzoo.core.safe_io import read_artifact_file
+from torchzoo.core.tensor_spec import DATATYPES
+from torchzoo.embed import dim_bounds, smallest_shape
 from torchzoo.train.spec import ModelSpec
 
 PLATFORM = "onnxruntime_onnx"
@@ -34,7 +42,8 @@ LABELS = "labels.txt"
 MAX_BATCH_SIZE = 64
 PREFERRED_BATCH_SIZES = (16, 64)
 MAX_QUEUE_DELAY_US = 2000
-DATA_TYPES = {"float32": "TYPE_FP32", "float64": "TYPE_FP64"}
+#: Triton's data type of each manifest dtype (TYPE_ + the protocol's datatype)
+DATA_TYPES = {dtype: f"TYPE_{datatype}" for dtype, datatype in DATATYPES.items()}
 INSTALL = "pip install 'tritonclient[grpc]'"
 _LOCK = ".torchzoo.lock"
 
@@ -65,33 +74,43 @@ def _labelled(manifest: dict[str, Any]) -> bool:
     return manifest["task"] in ("classification", "multilabel") and len(manifest["labels"]) == out[-1]
 
 
+def _batching(manifest: dict[str, Any]) -> tuple[int, int, list[int]]:
+    """Warm-up batch size, ``max_batch_size`` and preferred sizes within the batch dim's declared bounds."""
+    low, high = dim_bounds(manifest).get(str(manifest["inputs"][0]["shape"][0]), (1, None))
+    largest = min(MAX_BATCH_SIZE, high) if high is not None else MAX_BATCH_SIZE
+    low = min(low, largest)
+    return low, largest, sorted({max(low, min(size, largest)) for size in PREFERRED_BATCH_SIZES})
+
+
+def _data_type(pb: Any, dtype: str) -> int:
+    return pb.DataType.Value(DATA_TYPES[dtype])
+
+
 def model_config(manifest: dict[str, Any], gpu: bool = False, name: str | None = None) -> Any:
     """The ``ModelConfig`` of one artifact, everything taken from its (validated) manifest; ``name`` is the
     model directory's (default: the manifest's model)."""
     pb = _pb()
-    config = pb.ModelConfig(name=name or manifest["model"], platform=PLATFORM, max_batch_size=MAX_BATCH_SIZE)
+    warmup_batch, max_batch, preferred = _batching(manifest)
+    config = pb.ModelConfig(name=name or manifest["model"], platform=PLATFORM, max_batch_size=max_batch)
     config.version_policy.latest.num_versions = 1  # Triton's default, stated: the newest version is served
     for spec in manifest["inputs"]:
-        config.input.add(
-            name=spec["name"], data_type=pb.DataType.Value(DATA_TYPES[spec["dtype"]]), dims=_dims(spec["shape"])
-        )
+        config.input.add(name=spec["name"], data_type=_data_type(pb, spec["dtype"]), dims=_dims(spec["shape"]))
     for index, spec in enumerate(manifest["outputs"]):
         output = config.output.add(
-            name=spec["name"], data_type=pb.DataType.Value(DATA_TYPES[spec["dtype"]]), dims=_dims(spec["shape"])
+            name=spec["name"], data_type=_data_type(pb, spec["dtype"]), dims=_dims(spec["shape"])
         )
         if index == 0 and _labelled(manifest):
             output.label_filename = LABELS
-    config.dynamic_batching.preferred_batch_size.extend(PREFERRED_BATCH_SIZES)
+    config.dynamic_batching.preferred_batch_size.extend(preferred)
     config.dynamic_batching.max_queue_delay_microseconds = MAX_QUEUE_DELAY_US
     kind = pb.ModelInstanceGroup.KIND_GPU if gpu else pb.ModelInstanceGroup.KIND_CPU
     config.instance_group.add(kind=kind, count=1)
-    warmup = config.model_warmup.add(name="zeros", batch_size=1)
-    for spec in manifest["inputs"]:  # named axes at their smallest size, 1
+    # zeros (false for bool) with every named axis at its smallest declared size, 1 unless declared
+    warmup = config.model_warmup.add(name="zeros", batch_size=warmup_batch)
+    for spec in manifest["inputs"]:
         warmup.inputs[spec["name"]].CopyFrom(
             pb.ModelWarmup.Input(
-                data_type=pb.DataType.Value(DATA_TYPES[spec["dtype"]]),
-                dims=[d if d > 0 else 1 for d in _dims(spec["shape"])],
-                zero_data=True,
+                data_type=_data_type(pb, spec["dtype"]), dims=smallest_shape(manifest, spec)[1:], zero_data=True
             )
         )
     return config
@@ -113,15 +132,16 @@ def _interface(config: Any) -> tuple:
     )
 
 
-def _verified(spec: ModelSpec, artifacts_dir: Path) -> tuple[dict[str, Any], bytes, bytes]:
-    """The manifest, its bytes and the graph's bytes of an artifact that has just passed ``verify``."""
-    from torchzoo.export.zoo import verify_model
+def _verified(name: str, artifacts_dir: Path) -> tuple[dict[str, Any], bytes, bytes]:
+    """The manifest, its bytes and the graph's bytes of an artifact that has just passed ``verify`` (a zoo
+    model's or a user's own, as its manifest says)."""
+    from torchzoo.export.verify import verify_directory
 
-    directory = artifacts_dir / spec.name
+    directory = artifacts_dir / name
     manifest = artifact.read_manifest(directory)
     if artifact.ONNX not in manifest["files"]:
-        raise ArtifactError(f"{directory} has no {artifact.ONNX}; run 'torchzoo export {spec.name} --format onnx'")
-    failed = [r for r in verify_model(spec, artifacts_dir) if not r.passed]
+        raise ArtifactError(f"{directory} has no {artifact.ONNX}; run 'torchzoo export {name} --format onnx'")
+    failed = [r for r in verify_directory(artifacts_dir, name) if not r.passed]
     if failed:
         raise ArtifactError(f"{directory} fails verification, not written to the repository: {failed[0].summary()}")
     graph = artifact.read_verified(directory, manifest, artifact.ONNX)  # the bytes hashed are the bytes copied
@@ -162,15 +182,17 @@ def _check_compatible(model_dir: Path, config: Any, labels: str | None) -> None:
         )
 
 
-def export_triton(spec: ModelSpec, artifacts_dir: Path, repository: Path, gpu: bool = False) -> TritonOutcome:
-    """Verify ``artifacts_dir/<model>`` and add it as the next version of ``repository/<model>``."""
+def export_triton(model: str | ModelSpec, artifacts_dir: Path, repository: Path, gpu: bool = False) -> TritonOutcome:
+    """Verify ``artifacts_dir/<model>`` and add it as the next version of ``repository/<model>``. ``model``: the
+    artifact's directory name (a zoo model's or a user's own) or a zoo model's ``ModelSpec``."""
+    name = model if isinstance(model, str) else model.name
     if repository.exists() and not repository.is_dir():
         raise UserInputError(f"--repository {repository}: not a directory")
     _pb()  # refuse before verifying when tritonclient is missing
-    manifest, manifest_bytes, graph = _verified(spec, artifacts_dir)
-    config = model_config(manifest, gpu, spec.name)
+    manifest, manifest_bytes, graph = _verified(name, artifacts_dir)
+    config = model_config(manifest, gpu, name)
     labels = "".join(f"{label}\n" for label in manifest["labels"]) if _labelled(manifest) else None
-    model_dir = repository / spec.name
+    model_dir = repository / name
     fresh = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -194,4 +216,4 @@ def export_triton(spec: ModelSpec, artifacts_dir: Path, repository: Path, gpu: b
         if fresh:  # a model directory this call created holds no version: leave no trace
             shutil.rmtree(model_dir, ignore_errors=True)
         raise
-    return TritonOutcome(spec.name, version, model_dir)
+    return TritonOutcome(name, version, model_dir)

@@ -15,6 +15,15 @@
 //   shape [n, ...] (used as is).
 // - features: numbers (one-feature models), arrays of numbers (rows; a flat array of k*n values is n
 //   rows), comma-separated strings ("13.2,1.78,..."), or {csv: text, name} for a CSV file's text.
+// - tensors (a user's own model, torchzoo.package: raw tensors, nothing preprocessed): one object by input
+//   name (or an array of tensors in input order), axis 0 of each the batch. A tensor is {data, shape} with data
+//   the typed array of the input's dtype: Float32Array (float32), Float64Array (float64), BigInt64Array
+//   (int64), Int32Array (int32), Uint8Array of 0/1 (bool: JavaScript has no boolean typed array); a typed array
+//   that converts without loss is taken too (Int32Array for int64, Float32Array for float64, Uint8Array for
+//   float32...). Or nested arrays: numbers (integers for int32/int64; BigInts too for int64) or booleans (bool).
+//     await model.predict({ ids: { data: BigInt64Array.from([3n, 7n]), shape: [1, 2] }, mask: [[1, 1]] });
+//   predict scores output 0 (task "tensor": each sample's output 0 as nested arrays, {value}); runTensors
+//   returns every output by name as {data, dims}.
 
 /** The schema versions of manifest.json this client reads (torchzoo.core.artifact.SCHEMA_VERSION). */
 export const SCHEMA_VERSIONS = [1];
@@ -401,6 +410,150 @@ function features(inputs, params) {
   return { data, dims: [rows.length, n], sources: labels };
 }
 
+// --- raw tensors: serve_cli.tensor_inputs -----------------------------------------------------------
+
+/** The typed array of each manifest dtype (bool: Uint8Array of 0/1). */
+export const TYPED_ARRAYS = {
+  float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array,
+};
+// typed arrays each dtype takes without loss (numpy's safe casts; bool only from 0/1 bytes)
+const SAFE = {
+  float32: ["Float32Array", "Int8Array", "Int16Array", "Uint8Array", "Uint8ClampedArray", "Uint16Array"],
+  float64: ["Float64Array", "Float32Array", "Int8Array", "Int16Array", "Int32Array", "Uint8Array", "Uint8ClampedArray", "Uint16Array", "Uint32Array"],
+  int32: ["Int32Array", "Int8Array", "Int16Array", "Uint8Array", "Uint8ClampedArray", "Uint16Array"],
+  int64: ["BigInt64Array", "Int8Array", "Int16Array", "Int32Array", "Uint8Array", "Uint8ClampedArray", "Uint16Array", "Uint32Array"],
+  bool: ["Uint8Array"],
+};
+const INT_RANGE = { int32: [-(2 ** 31), 2 ** 31 - 1], int64: [-(2n ** 63n), 2n ** 63n - 1n] };
+
+/** Python's repr of a manifest shape, e.g. ['batch', 'seq', 8]. */
+function shapeRepr(shape) {
+  return `[${shape.map((d) => (typeof d === "string" ? pyRepr(d) : String(d))).join(", ")}]`;
+}
+
+/** Nested arrays -> {flat values, shape}; null when ragged. */
+function unnest(value) {
+  const shape = [];
+  for (let level = value; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const flat = value.flat(Infinity);
+  const count = shape.reduce((a, b) => a * b, 1);
+  return flat.length === count && flat.every((v) => !Array.isArray(v)) ? { flat, shape } : null;
+}
+
+/** Nested arrays of plain values as the input's typed array, refused as tensor_inputs.as_array refuses them. */
+function fromNested(value, spec, head) {
+  const nested = unnest(value);
+  if (nested === null) throw new UserInputError(`${head}: values of mixed types or lengths; the model takes ${spec.dtype} values`);
+  const { flat, shape } = nested;
+  const kinds = new Set(flat.map((v) => (typeof v === "boolean" ? "booleans" : typeof v === "bigint" || Number.isInteger(v) ? "integers" : typeof v === "number" ? "floats" : "other")));
+  const allowed = { bool: ["booleans"], int32: ["integers"], int64: ["integers"] }[spec.dtype] ?? ["integers", "floats"];
+  const bad = [...kinds].find((k) => !allowed.includes(k));
+  if (bad) {
+    const mixed = kinds.has("other") || (kinds.has("booleans") && kinds.size > 1);
+    const what = mixed ? "values of mixed types or lengths" : kinds.has("floats") ? "floats" : bad; // numpy's upcast
+    throw new UserInputError(`${head}: ${what}; the model takes ${spec.dtype} values`);
+  }
+  if (spec.dtype in INT_RANGE) {
+    const [low, high] = INT_RANGE[spec.dtype];
+    const outside = flat.some((v) => (typeof v === "bigint" ? v < BigInt(low) || v > BigInt(high) : v < low || v > high));
+    if (outside) throw new UserInputError(`${head}: values outside ${spec.dtype}'s range`);
+    if (flat.some((v) => typeof v === "number" && !Number.isSafeInteger(v))) {
+      throw new UserInputError(`${head}: integers past 2**53 are not exact as JavaScript numbers; give BigInts`);
+    }
+  }
+  const Typed = TYPED_ARRAYS[spec.dtype];
+  const data = spec.dtype === "int64" ? BigInt64Array.from(flat, (v) => BigInt(v)) : Typed.from(flat, Number);
+  return { data, shape };
+}
+
+/** One input tensor ({data, shape} or nested arrays) as the model takes it: dtype, rank, fixed sizes, finite. */
+export function tensorInput(value, spec) {
+  const head = `input ${pyRepr(spec.name)}`;
+  let data;
+  let shape;
+  if (Array.isArray(value)) {
+    ({ data, shape } = fromNested(value, spec, head));
+  } else if (value && typeof value === "object" && ArrayBuffer.isView(value.data) && Array.isArray(value.shape)) {
+    const given = value.data.constructor.name;
+    if (!SAFE[spec.dtype].includes(given)) {
+      throw new UserInputError(`${head}: a ${given}; the model takes ${spec.dtype}: a ${TYPED_ARRAYS[spec.dtype].name}`);
+    }
+    shape = value.shape.map(Number);
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (shape.some((d) => !Number.isInteger(d)) || value.data.length !== count) {
+      throw new UserInputError(`${head}: ${value.data.length} values for the shape [${value.shape.join(", ")}]`);
+    }
+    const Typed = TYPED_ARRAYS[spec.dtype];
+    data = value.data instanceof Typed ? value.data : spec.dtype === "int64" ? BigInt64Array.from(value.data, (v) => BigInt(v)) : Typed.from(value.data);
+    if (spec.dtype === "bool" && !data.every((v) => v === 0 || v === 1)) {
+      throw new UserInputError(`${head}: a bool input takes a Uint8Array of 0 and 1 (or nested booleans)`);
+    }
+  } else {
+    throw new UserInputError(`${head}: {data, shape} with data a ${TYPED_ARRAYS[spec.dtype].name}, or nested arrays`);
+  }
+  if (shape.length !== spec.shape.length || shape.some((n, i) => n < 1 || (typeof spec.shape[i] === "number" && spec.shape[i] !== n))) {
+    throw new UserInputError(`${head}: shape [${shape.join(", ")}]; the model takes ${spec.dtype} ${shapeRepr(spec.shape)}`);
+  }
+  if ((spec.dtype === "float32" || spec.dtype === "float64") && !data.every(Number.isFinite)) {
+    throw new UserInputError(`${head} holds NaN or infinite values (or values past ${spec.dtype}'s range)`);
+  }
+  return { data, dims: shape };
+}
+
+/** Each dynamic dim name (the batch dim among them) has one size across the inputs; returns the batch size. */
+export function checkDims(tensors, specs) {
+  const seen = new Map();
+  const batch = String(specs[0].shape[0]);
+  tensors.forEach((tensor, i) => {
+    specs[i].shape.forEach((dim, axis) => {
+      if (typeof dim !== "string") return;
+      const size = tensor.dims[axis];
+      if (!seen.has(dim)) seen.set(dim, [size, specs[i].name]);
+      const [first, owner] = seen.get(dim);
+      if (first !== size) {
+        const what = dim === batch ? "the batch size" : `the size of dim ${pyRepr(dim)}`;
+        throw new UserInputError(`inputs disagree on ${what}: ${pyRepr(owner)} has ${first}, ${pyRepr(specs[i].name)} has ${size}`);
+      }
+    });
+  });
+  return tensors[0].dims[0];
+}
+
+/** The values of an object by input name, in input order: every input exactly once, nothing else. */
+function byName(given, specs) {
+  const names = specs.map((s) => s.name);
+  const unknown = Object.keys(given).find((k) => !names.includes(k));
+  if (unknown !== undefined) throw new UserInputError(`unknown input ${pyRepr(printable(unknown, 64))}; the model's inputs are ${names.join(", ")}`);
+  const missing = names.find((n) => !Object.hasOwn(given, n));
+  if (missing !== undefined) throw new UserInputError(`missing input ${pyRepr(missing)}; the model takes ${names.join(", ")}`);
+  return names.map((n) => given[n]);
+}
+
+/** A plain object of tensors by input name (not a tensor, not an array). */
+function isByName(value) {
+  return !!value && typeof value === "object" && !Array.isArray(value) && !ArrayBuffer.isView(value) && !("data" in value && "shape" in value);
+}
+
+/** Model-ready tensors ({data, dims} per input, in input order) and a label per sample, as
+ * serve_cli.tensor_inputs.tensors: ``inputs`` an object by input name (or ``[object]``), an array of one
+ * tensor per input in input order, or one {data, shape} tensor for a one-input model. */
+export function tensorFeeds(inputs, specs) {
+  let values;
+  if (isByName(inputs)) values = byName(inputs, specs);
+  else if (Array.isArray(inputs) && inputs.length === 1 && isByName(inputs[0])) values = byName(inputs[0], specs);
+  else if (specs.length === 1 && !Array.isArray(inputs) && inputs && typeof inputs === "object") values = [inputs];
+  else if (Array.isArray(inputs) && inputs.length === specs.length) values = inputs;
+  else {
+    const count = Array.isArray(inputs) ? inputs.length : 1;
+    const names = specs.map((s) => s.name).join(", ");
+    throw new UserInputError(
+      `${count} arrays given; the model takes ${specs.length} (${names}): an array per input, in this order, or a dict by name`,
+    );
+  }
+  const tensors = values.map((value, i) => tensorInput(value, specs[i]));
+  return { tensors, sources: sources(checkDims(tensors, specs)) };
+}
+
 const PREPROCESSORS = { names_one_hot: namesOneHot, image, features };
 
 /** Model-ready {data, dims} and a display label per sample, as serve_cli.preprocess.preprocess. */
@@ -451,6 +604,9 @@ const TASKS = {
   },
   regression(row) {
     return { value: row.length === 1 ? row[0] : row };
+  },
+  tensor(row) {
+    return { value: row };
   },
 };
 
@@ -559,6 +715,41 @@ export function checkManifest(manifest, path) {
   return manifest;
 }
 
+/** Every output of a run checked against the manifest, as serve_cli.output_check.check_outputs: numeric, of the
+ * manifest's shape (the batch's samples, fixed sizes, a dynamic dim an input names at that input's size), finite. */
+export function checkOutputs(outputs, tensors, manifest, shown) {
+  const sizes = {};
+  manifest.inputs.forEach((spec, i) => spec.shape.forEach((dim, axis) => {
+    if (typeof dim === "string" && !(dim in sizes)) sizes[dim] = tensors[i].dims[axis];
+  }));
+  sizes[String(manifest.outputs[0].shape[0])] = tensors[0].dims[0];
+  for (const spec of manifest.outputs) {
+    const output = outputs[spec.name];
+    if (!output || !ArrayBuffer.isView(output.data)) throw new OutputError(`${shown}: the graph's output ${pyRepr(spec.name)} is not a numeric tensor`);
+    const expected = spec.shape.map((d) => (typeof d === "string" && d in sizes ? sizes[d] : d));
+    const dims = output.dims.map(Number);
+    if (dims.length !== expected.length || expected.some((want, i) => typeof want === "number" && dims[i] !== want)) {
+      throw new OutputError(`${shown}: the graph's output ${pyRepr(spec.name)} has shape [${dims.join(", ")}]; the manifest says ${shapeRepr(expected)}`);
+    }
+    if ((output.data instanceof Float32Array || output.data instanceof Float64Array) && !output.data.every(Number.isFinite)) {
+      throw new OutputError(`${shown}: the graph's output ${pyRepr(spec.name)} holds NaN or infinity; not an answer`);
+    }
+  }
+}
+
+/** Sample ``s`` of a batch-first tensor as nested arrays of numbers (core.tasks Tensors.results' value). */
+export function sampleValues(data, dims, s) {
+  const rest = dims.slice(1);
+  const size = rest.reduce((a, b) => a * b, 1);
+  const flat = Array.from(data.subarray(s * size, (s + 1) * size), Number);
+  const nest = (offset, axis) => {
+    if (axis === rest.length) return flat[offset];
+    const stride = rest.slice(axis + 1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: rest[axis] }, (_, i) => nest(offset + i * stride, axis + 1));
+  };
+  return nest(0, 0);
+}
+
 /** A loaded artifact: ``predict(inputs, {topK, threshold})`` as the Python runtime's ``Predictor.predict``. */
 export class Model {
   constructor(manifest, session, ort, shown = manifest.model) {
@@ -570,22 +761,46 @@ export class Model {
     this.task = manifest.task;
     this.labels = manifest.labels;
     this.inputNames = manifest.inputs.map((i) => i.name);
+    this.outputNames = manifest.outputs.map((o) => o.name);
     this.postprocessing = manifest.postprocessing ?? {};
   }
 
-  /** Model-ready input tensor data for ``inputs`` (what ``predict`` feeds the graph). */
+  /** Model-ready tensors for ``inputs`` (what ``predict`` feeds the graph): {tensors: [{data, dims}] in input
+   * order, sources: a label per sample}. */
   prepare(inputs) {
+    if (this.manifest.preprocessing.kind === "tensors") return tensorFeeds(inputs, this.manifest.inputs);
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    return preprocess(list, this.manifest.preprocessing, this.manifest.inputs);
+    const { data, dims, sources: labels } = preprocess(list, this.manifest.preprocessing, this.manifest.inputs);
+    return { tensors: [{ data, dims }], sources: labels };
   }
 
-  /** Run the graph on already-preprocessed data; returns the first output's data and dims. */
+  /** Run the graph on model-ready tensors (input order); every output by name as {data, dims}. */
+  async runGraph(tensors) {
+    const feeds = {};
+    this.manifest.inputs.forEach((spec, i) => {
+      feeds[spec.name] = new this.ort.Tensor(spec.dtype ?? "float32", tensors[i].data, tensors[i].dims);
+    });
+    const outputs = await this.session.run(feeds);
+    const named = {};
+    for (const name of this.outputNames) {
+      if (!outputs[name]) throw new ArtifactError(`${this.shown}: the graph has no output ${pyRepr(name)}, which its manifest names`);
+      named[name] = { data: outputs[name].data, dims: outputs[name].dims.map(Number) };
+    }
+    return named;
+  }
+
+  /** Run the graph on already-preprocessed data of a one-input model; returns the first output's data and dims. */
   async run(data, dims) {
-    const spec = this.manifest.inputs[0];
-    const tensor = new this.ort.Tensor(spec.dtype ?? "float32", data, dims);
-    const outputs = await this.session.run({ [this.inputNames[0]]: tensor });
-    const first = outputs[this.session.outputNames[0]];
-    return { data: first.data, dims: first.dims };
+    return (await this.runGraph([{ data, dims }]))[this.outputNames[0]];
+  }
+
+  /** Raw tensors in (as ``predict`` takes them for a ``tensors`` model), every output out by name as
+   * {data, dims}, checked as the Python runtime checks them. */
+  async runTensors(inputs) {
+    const { tensors } = tensorFeeds(inputs, this.manifest.inputs);
+    const outputs = await this.runGraph(tensors);
+    checkOutputs(outputs, tensors, this.manifest, this.shown);
+    return outputs;
   }
 
   async predict(inputs, { topK = 3, threshold = 0.5 } = {}) {
@@ -594,9 +809,17 @@ export class Model {
     if (samples > LIMITS.MAX_BATCH) {
       throw new UserInputError(`${thousands(samples)} samples in one call; at most ${thousands(LIMITS.MAX_BATCH)}`);
     }
-    const raw = await this.run(prepared.data, prepared.dims);
-    const scores = checkOutput(raw.data, raw.dims.map(Number), samples, this.manifest, this.shown);
-    const scored = results(scores, this.task, this.labels, topK, threshold);
+    const outputs = await this.runGraph(prepared.tensors);
+    const first = outputs[this.outputNames[0]];
+    let scored;
+    if (this.task === "tensor") {
+      checkOutputs(outputs, prepared.tensors, this.manifest, this.shown);
+      scored = prepared.sources.map((_, s) => ({ value: sampleValues(first.data, first.dims, s) }));
+    } else {
+      if (this.manifest.preprocessing.kind === "tensors") checkOutputs(outputs, prepared.tensors, this.manifest, this.shown);
+      const scores = checkOutput(first.data, first.dims, samples, this.manifest, this.shown);
+      scored = results(scores, this.task, this.labels, topK, threshold);
+    }
     return scored.map((r, i) => ({ input: prepared.sources[i], ...r }));
   }
 }
