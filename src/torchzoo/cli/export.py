@@ -86,7 +86,14 @@ def export(
     from torchzoo.export.zoo import export_model
     from torchzoo.train import registry
 
-    if model != "all":
+    if model != "all" and model not in registry.names():
+        from torchzoo.core.paths import artifacts_root
+
+        if (artifacts_root(artifacts_dir) / model / "manifest.json").is_file():
+            raise UserInputError(
+                f"'{model}' is your own model's artifact: export it again from its source (torchzoo.package, "
+                "PATH.pt2 or MODULE:FACTORY), or add it to Triton with --format triton --repository DIR"
+            )
         registry.get(model)  # a one-line error with the closest name
     formats = resolve_formats(format or "onnx")
     root, specs = trained_specs(model, artifacts_dir)

@@ -219,6 +219,8 @@ def _context(
             "torchzoo": __version__,
             "output_kind": output,
             "dim_bounds": {k: list(v) for k, v in dims.bounds.items()},
+            #: the values the random check inputs were drawn from (and what a warm-up may use)
+            "value_ranges": {k: list(v) for k, v in spans.items()},
         },
     }
     bounds = {k: (lo, hi) for k, (lo, hi) in dims.bounds.items() if hi is not None or lo > 1}
