@@ -20,14 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from torchzoo.bench.models import Benched, OwnModel, bench_inputs, eager_module
 from torchzoo.bench.peers import best_peer, peer_loaders
 from torchzoo.core import artifact
 from torchzoo.core.clock import utc_minute
 from torchzoo.core.errors import first_line
 from torchzoo.core.session import PROVIDERS, create_session, import_onnxruntime
 from torchzoo.export.context import quiet
-from torchzoo.train.runner import load_trained
-from torchzoo.train.spec import ModelSpec
 
 Run = Callable[[], Any]
 Batch = tuple[np.ndarray, ...]
@@ -121,24 +120,15 @@ def ort_session(path: Path, provider: str = "cpu", threads: int = 0, level: str 
     return create_session(path, provider, level, threads).session
 
 
-def sample_inputs(directory: Path, batch: int) -> Batch:
-    """Real held-out inputs from the saved check cases, tiled to ``batch`` samples."""
-    cases = artifact.read_json(directory / artifact.EQUIVALENCE)["cases"]
-    heldout = max((c for c in cases if c["kind"] == "heldout"), key=lambda c: c["input_shapes"][0][0])
-    with np.load(directory / artifact.CHECK_INPUTS) as npz:
-        arrays = [npz[f"{heldout['name']}/{i}"] for i in range(len(heldout["input_shapes"]))]
-    reps = -(-batch // len(arrays[0]))
-    return tuple(np.ascontiguousarray(np.concatenate([a] * reps)[:batch]) for a in arrays)
-
-
 def _runtime_loaders(
-    spec: ModelSpec, root: Path, input_names: list[str]
+    spec: Benched, root: Path, input_names: list[str]
 ) -> dict[str, Callable[[], Callable[[Batch], Any]]]:
-    """Per runtime, a loader that returns a function running one batch: loaded one at a time for RSS."""
+    """Per runtime, a loader that returns a function running one batch: loaded one at a time for RSS. A runtime
+    whose file the artifact lacks (a packaged model exported without TorchScript) is not listed."""
     directory = root / spec.name
 
     def eager() -> Callable[[Batch], Any]:
-        model, _ = load_trained(spec, root)
+        model = eager_module(spec, root)
         return lambda xs: model(*(torch.from_numpy(x) for x in xs))
 
     def torchscript() -> Callable[[Batch], Any]:
@@ -154,6 +144,8 @@ def _runtime_loaders(
         return load
 
     found = {"torch_eager": eager, "torchscript": torchscript, "onnxruntime_cpu": onnx("cpu")}
+    if not (directory / artifact.TORCHSCRIPT).is_file():
+        del found["torchscript"]
     if PROVIDERS["cuda"] in import_onnxruntime().get_available_providers():
         found["onnxruntime_cuda"] = onnx("cuda")
     return {**found, **peer_loaders(spec, root, input_names, artifact.read_manifest(directory))}
@@ -163,8 +155,10 @@ def _runtime_loaders(
 VARIANT_BATCH = 64
 
 
-def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, Any]:
-    """One model's row: batch-1 latency and large-batch throughput per runtime, FLOPs, sizes, memory."""
+def bench_model(spec: Benched, root: Path, config: BenchConfig) -> dict[str, Any]:
+    """One model's row: batch-1 latency and large-batch throughput per runtime, FLOPs, sizes, memory. A packaged
+    model of one's own (:class:`~torchzoo.bench.models.OwnModel`) is timed on inputs made from its specs, its
+    eager runtime being its saved ExportedProgram's module (``eager_from`` says so)."""
     directory = root / spec.name
     manifest = artifact.read_manifest(directory)
     artifact.verify_files(directory, manifest)
@@ -172,7 +166,7 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
     large = max(2, min(config.large_batch, 16 if manifest["parameters"] > 10_000_000 else config.large_batch))
     memory: dict[str, float] = {}
 
-    one, many = sample_inputs(directory, 1), sample_inputs(directory, large)
+    one, many = bench_inputs(spec, directory, 1), bench_inputs(spec, directory, large)
     runners: dict[str, Callable[[Batch], Any]] = {}
     first_call: dict[str, float] = {}  # load + first call: torch.compile's compile time, sessions' set-up
     skipped: dict[str, str] = {}
@@ -204,10 +198,9 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
         graphs = {n: r for n, r in runners.items() if n == "onnxruntime_cpu" or n.startswith("onnxruntime_cpu_")}
         at_variant_batch: dict[str, list[float]] = {}
         if len(graphs) > 1:  # fp32 and its variants, also at the batch the int8 target is stated at
-            middle = sample_inputs(directory, VARIANT_BATCH)
+            middle = bench_inputs(spec, directory, VARIANT_BATCH)
             at_variant_batch = interleaved({n: (lambda r=r: r(middle)) for n, r in graphs.items()}, rounds, big_calls)
-    model, _ = load_trained(spec, root)
-    flops = count_flops(model, tuple(torch.from_numpy(x) for x in one))
+    flops = count_flops(eager_module(spec, root), tuple(torch.from_numpy(x) for x in one))
     result: dict[str, Any] = {
         "model": spec.name,
         "parameters": manifest["parameters"],
@@ -216,6 +209,7 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
         "rounds": rounds,
         "calls_per_round": calls,
         "measured_at": utc_minute(),
+        "eager_from": f"{artifact.PT2} (the saved ExportedProgram's module)" if isinstance(spec, OwnModel) else None,
         "sizes_bytes": {fmt: manifest["files"][info["file"]]["bytes"] for fmt, info in manifest["formats"].items()},
         "rss_added_mb": memory,
         "first_call_s": first_call,
@@ -230,7 +224,8 @@ def bench_model(spec: ModelSpec, root: Path, config: BenchConfig) -> dict[str, A
             "gflops_per_s": flops * large / per_batch / 1e9,
         }
     result["onnxruntime_vs_eager_b1"] = round_ratios(latency, "torch_eager", "onnxruntime_cpu", calls)
-    result["onnxruntime_vs_torchscript_b1"] = round_ratios(latency, "torchscript", "onnxruntime_cpu", calls)
+    if "torchscript" in latency:
+        result["onnxruntime_vs_torchscript_b1"] = round_ratios(latency, "torchscript", "onnxruntime_cpu", calls)
     result["onnxruntime_vs_eager_large"] = round_ratios(throughput, "torch_eager", "onnxruntime_cpu", big_calls)
     result.update(best_peer(latency, calls, round_ratios))
     for variant in ("int8", "fp16"):

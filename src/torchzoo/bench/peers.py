@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchzoo.bench.models import Benched, eager_module
 from torchzoo.core import artifact
 from torchzoo.core.session import create_session
-from torchzoo.train.runner import load_trained
-from torchzoo.train.spec import ModelSpec
 
 Batch = tuple[np.ndarray, ...]
 Loader = Callable[[], Callable[[Batch], Any]]
@@ -29,11 +28,11 @@ Loader = Callable[[], Callable[[Batch], Any]]
 PEERS = ("torch_eager", "torchscript", "torch_compile", "openvino_cpu")
 
 
-def peer_loaders(spec: ModelSpec, root: Path, input_names: list[str], manifest: dict[str, Any]) -> dict[str, Loader]:
+def peer_loaders(spec: Benched, root: Path, input_names: list[str], manifest: dict[str, Any]) -> dict[str, Loader]:
     directory = root / spec.name
 
     def compiled() -> Callable[[Batch], Any]:
-        model, _ = load_trained(spec, root)
+        model = eager_module(spec, root)
         function = torch.compile(model)
         return lambda xs: function(*(torch.from_numpy(x) for x in xs))
 

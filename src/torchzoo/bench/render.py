@@ -71,13 +71,14 @@ def _models_table(results: dict[str, Any]) -> list[str]:
         rt = r["runtimes"]
 
         def lat(name: str, rt: dict = rt) -> str:
-            return f"{rt[name]['batch1']['median_ms']:.3f} ({rt[name]['batch1']['p99_ms']:.3f})"
+            return f"{rt[name]['batch1']['median_ms']:.3f} ({rt[name]['batch1']['p99_ms']:.3f})" if name in rt else "-"
 
         mem = r["rss_added_mb"]
+        versus_ts = r.get("onnxruntime_vs_torchscript_b1")  # None: an artifact without TorchScript
         lines.append(
             f"| {r['model']} | {r['parameters']:,} | {r['flops_per_sample'] / 1e6:.3f} | {lat('torch_eager')} "
             f"| {lat('torchscript')} | {lat('onnxruntime_cpu')} | {r['onnxruntime_vs_eager_b1']:.2f}x "
-            f"| {r['onnxruntime_vs_torchscript_b1']:.2f}x | {r['large_batch']} "
+            f"| {'-' if versus_ts is None else f'{versus_ts:.2f}x'} | {r['large_batch']} "
             f"| {rt['torch_eager']['throughput_per_s']:,.0f} | {rt['onnxruntime_cpu']['throughput_per_s']:,.0f} "
             f"| {rt['onnxruntime_cpu']['gflops_per_s']:.2f}{_share(rt['onnxruntime_cpu']['gflops_per_s'], peak)} "
             f"| {r['sizes_bytes'].get('onnx', 0) / 2**20:.2f} "

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torchzoo.bench.measure import QUICK_ROUNDS, BenchConfig, interleaved, ort_session, sample_inputs, summary
+from torchzoo.bench.measure import QUICK_ROUNDS, BenchConfig, interleaved, ort_session, summary
+from torchzoo.bench.models import sample_inputs
 from torchzoo.core import artifact
 from torchzoo.train.spec import ModelSpec
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from torchzoo.cli.artifacts import trained_specs
-from torchzoo.cli.options import ArtifactsDir, DataDir, JsonFlag, ModelOrAll, require_train_extra
+from torchzoo.cli.artifacts import exported_names
+from torchzoo.cli.options import ArtifactOrAll, ArtifactsDir, DataDir, JsonFlag, require_train_extra
 from torchzoo.cli.output import Output
 from torchzoo.core.errors import TorchzooError, UserInputError
 
@@ -35,7 +35,7 @@ ScaleOut = Annotated[
 
 
 def bench(
-    model: ModelOrAll = "all",
+    model: ArtifactOrAll = "all",
     quick: Quick = False,
     training: Training = False,
     tutorial_steps: TutorialSteps = 5000,
@@ -49,7 +49,8 @@ def bench(
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Latency, throughput, FLOPs, sizes and memory per runtime, in one run; writes benchmarks/results.*
+    """Latency, throughput, FLOPs, sizes and memory per runtime, in one run, for a zoo model or one packaged from
+    your own code (timed on inputs made from its manifest); writes benchmarks/results.*
     (with --serve: the HTTP load test, benchmarks/serve_results.*; with --scale-out: Ray Serve replicas,
     benchmarks/scale_out_results.*)."""
     require_train_extra("bench")
@@ -79,7 +80,10 @@ def bench(
         results = serve_load.run(root, seconds=1.0 if quick else 4.0, soak_seconds=5 if quick else 60)
         _load_test_results(out, out_dir / "serve_results", results, serve_load.render(results))
     else:
-        root, specs = trained_specs(model, artifacts_dir, need="manifest.json")
+        from torchzoo.bench.models import benched
+
+        root, names = exported_names(model, artifacts_dir)
+        specs = benched(root, names)
         measure = {"quick": quick, "training": training, "tutorial_steps": tutorial_steps, "data_dir": data_dir}
         _bench_models(out, root, specs, out_dir, update, cold_start_repeats, **measure)
 
@@ -101,6 +105,7 @@ def _bench_models(
     from rich.progress import Progress
 
     from torchzoo import bench as b
+    from torchzoo.bench.models import OwnModel
 
     earlier = b.read_results(out_dir) if update else None  # refuse before measuring anything
     config = b.BenchConfig(quick=quick)
@@ -111,7 +116,7 @@ def _bench_models(
             progress.update(task, description=f"bench {spec.name}")
             results["models"].append(b.bench_model(spec, root, config))
             progress.advance(task)
-        tuned = [s for s in specs if s.name in b.SESSION_TUNED]
+        tuned = [s for s in specs if s.name in b.SESSION_TUNED and not isinstance(s, OwnModel)]
         results["session_tuning"] = {s.name: b.session_tuning(s, root, config) for s in tuned}
         if cold_start_repeats and (root / "names" / "manifest.json").exists():
             progress.update(task, description="cold start")

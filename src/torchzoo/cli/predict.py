@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,7 +19,8 @@ def predict(
         list[str],
         typer.Argument(
             help="names: strings; image models: PNG/JPEG files or a .npy batch; wine: 13 comma-separated "
-            "numbers or a CSV file; moons: 'x1,x2'; linreg/house: a number."
+            "numbers or a CSV file; moons: 'x1,x2'; linreg/house: a number; a packaged model on raw tensors: "
+            "FILE.npy (one input), FILE.npz (keys: the input names) or NAME=FILE.npy per input."
         ),
     ],
     top_k: TopK = 3,
@@ -47,8 +48,29 @@ def predict(
     task = get_task(predictor.task)
 
     def render() -> None:
+        if task.name == "tensor":
+            out.table(predictor.name, ["input", "output", "shape", "values"], tensor_rows(results))
+            return
         title = f"{predictor.name}: top-{top_k}" if task.name == "classification" else predictor.name
         columns = ["input", *task.columns(top_k, threshold, len(predictor.labels))]
         out.table(title, columns, [[r["input"], *task.cells(r, top_k)] for r in results])
 
     out.result({"model": predictor.name, "provider": predictor.provider, "results": results}, render)
+
+
+#: values of an output shown in a table cell (--json gives them all)
+SHOWN_VALUES = 6
+
+
+def tensor_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """A tensor model's results as table rows: one per sample and output, its shape and first values."""
+    import numpy as np
+
+    rows = []
+    for result in results:
+        for name, values in result["outputs"].items():
+            flat = np.ravel(np.asarray(values))
+            shown = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in flat[:SHOWN_VALUES].tolist())
+            more = f", ... ({flat.size:,} values)" if flat.size > SHOWN_VALUES else ""
+            rows.append([result["input"], name, str(list(np.shape(values))), shown + more])
+    return rows

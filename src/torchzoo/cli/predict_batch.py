@@ -1,5 +1,5 @@
-"""``torchzoo predict-batch NAME INPUT --output rows.jsonl``: predict a directory of images, a CSV or a text file
-of names in batches, locally or as a Ray Data job (``--ray``), one JSONL row per input."""
+"""``torchzoo predict-batch NAME INPUT --output rows.jsonl``: predict a directory of images, a CSV, a text file
+of names or an .npz of tensor rows in batches, locally or as a Ray Data job (``--ray``), one JSONL row per input."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ Source = Annotated[
     typer.Argument(
         metavar="INPUT",
         help="Image models: a directory of PNG/JPEG files (recursive); tabular models: a CSV file; "
-        "names: a text file, one name per line.",
+        "names: a text file, one name per line; a packaged model on raw tensors: an .npz file whose keys are "
+        "the input names (first axis: the rows).",
     ),
 ]
 OutputFile = Annotated[str, typer.Option("--output", "-o", help="The JSONL file of rows (written atomically).")]
@@ -55,7 +56,8 @@ def predict_batch(
         raise UserInputError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} with --ray")
     directory = artifact_directory(model, artifacts_dir)
     predictor = batch.load_predictor(directory, provider, variant)
-    plan = batch.plan_inputs(predictor.manifest["preprocessing"].get("kind"), source)
+    manifest = predictor.manifest
+    plan = batch.plan_inputs(manifest["preprocessing"].get("kind"), source, inputs=manifest["inputs"])
     if Path(output).resolve() == Path(source).resolve():
         raise UserInputError(f"--output {printable(output)} is the input itself")
     batch.AtomicJsonl(output)  # a bad --output is refused before any work

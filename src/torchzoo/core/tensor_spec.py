@@ -1,10 +1,13 @@
 """One model input or output, as every room describes it: training declares it, export writes it to the
-manifest, the runtime and the server read it back. Symbolic dims (``"batch"``, ``"seq"``) are dynamic axes."""
+manifest, the runtime and the server read it back. Symbolic dims (``"batch"``, ``"seq"``) are dynamic axes.
+Also: valid example inputs made from a manifest's specs (the server's warm-up, ``torchzoo bench``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 #: the Open Inference Protocol's datatype of each manifest dtype
 DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32", "uint8": "UINT8", "bool": "BOOL"}
@@ -38,3 +41,40 @@ class TensorSpec:
     def metadata(self) -> dict[str, Any]:
         """The protocol's tensor metadata."""
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.dims)}
+
+
+def dim_sizes(manifest: dict[str, Any], prefer: int = 1) -> dict[str, int]:
+    """A size for each dynamic dim of the manifest's inputs: ``prefer``, within the bounds the export checked
+    (``origin.dim_bounds``, ``{name: [low, high or null]}``, as :func:`torchzoo.package` writes them; descriptive
+    JSON, so read defensively: anything else means no bound)."""
+    origin = manifest.get("origin")
+    bounds = origin.get("dim_bounds") if isinstance(origin, dict) else None
+    bounds = bounds if isinstance(bounds, dict) else {}
+    sizes: dict[str, int] = {}
+    for spec in manifest["inputs"]:
+        for dim in spec["shape"]:
+            if not isinstance(dim, str) or dim in sizes:
+                continue
+            pair = bounds.get(dim)
+            low, high = pair if isinstance(pair, list) and len(pair) == 2 else (None, None)
+            low = low if isinstance(low, int) and low >= 1 else 1
+            high = high if isinstance(high, int) and high >= low else None
+            sizes[dim] = max(low, prefer if high is None else min(prefer, high))
+    return sizes
+
+
+def example_arrays(
+    manifest: dict[str, Any], batch: int, prefer: int = 1, rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
+    """Valid inputs for the manifest's model: ``batch`` samples, dynamic dims at :func:`dim_sizes`; zeros
+    (integer zeros are valid ids, False a valid flag), or with ``rng`` floats drawn from a standard normal."""
+    sizes = {**dim_sizes(manifest, prefer), str(manifest["inputs"][0]["shape"][0]): batch}
+    arrays = []
+    for spec in manifest["inputs"]:
+        shape = [sizes[d] if isinstance(d, str) else int(d) for d in spec["shape"]]
+        dtype = np.dtype(spec.get("dtype", "float32"))
+        if rng is not None and dtype.kind == "f":
+            arrays.append(rng.standard_normal(shape).astype(dtype))
+        else:
+            arrays.append(np.zeros(shape, dtype))
+    return arrays

@@ -8,6 +8,10 @@ once and a Ray read task reads one chunk. Items by preprocessing kind:
 - ``features``: the rows of a CSV file, as ``predict`` reads a CSV (UTF-8, blank lines skipped, a first row
   without numbers is a header); each row is predicted as the comma-joined text of its cells.
 - ``names_one_hot``: the lines of a UTF-8 text file, one name per line.
+- ``tensors`` (a packaged model of one's own): the rows of an ``.npz`` file whose keys are the model's input
+  names, row ``i`` (first axis) of every array being sample ``i``; checked whole when planned (names, dtypes,
+  shapes), each row carried as the JSON text of ``{"input": "FILE.npz[i]", "tensors": {name: values}}`` (exact
+  for every dtype), and its place is ``row`` (0-based).
 
 A batch is predicted with :meth:`Predictor.predict`, the very call ``torchzoo predict`` makes, so a row is
 ``predict``'s result for that input plus where the input is (``file``, or ``line``: 1-based). A batch that
@@ -18,6 +22,7 @@ holds a bad input is split in halves until the bad input stands alone; it become
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import os
@@ -29,12 +34,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import numpy as np
+
 from torchzoo.core.durable import fsync_directory
 from torchzoo.core.errors import ArtifactError, OutputError, UserInputError
 from torchzoo.core.limits import MAX_INPUTS
 from torchzoo.core.text_codec import printable
+from torchzoo.serve_cli.array_files import read_npz
 from torchzoo.serve_cli.predictor import Predictor, load
 from torchzoo.serve_cli.preprocess import is_number
+from torchzoo.serve_cli.tensor_inputs import FILE_KINDS, FILE_REFUSAL, read_table, stack_rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: a longer line is a bad row (read in bounded pieces, never whole)
@@ -42,7 +51,12 @@ MAX_LINE_BYTES = 1 << 20
 #: items per chunk: what one Ray read task reads
 CHUNK_ITEMS = 1024
 #: what each input kind is, for messages
-WHAT = {"image": "a directory of PNG/JPEG images", "features": "a CSV file", "names_one_hot": "a text file of names"}
+WHAT = {
+    "image": "a directory of PNG/JPEG images",
+    "features": "a CSV file",
+    "names_one_hot": "a text file of names",
+    "tensors": "an .npz file of rows (keys: the input names)",
+}
 _BOM = b"\xef\xbb\xbf"
 _READ_BLOCK = 1 << 20
 
@@ -59,10 +73,11 @@ class Item:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A part of the input read on its own: image files, or ``lines`` lines of a text file from ``offset``."""
+    """A part of the input read on its own: image files, ``lines`` lines of a text file from ``offset``, or
+    ``lines`` rows of an .npz from row ``first``."""
 
     files: tuple[str, ...] = ()
-    first: int = 0  # seq of the first file, or number of the first line
+    first: int = 0  # seq of the first file, number of the first line, or index of the first row
     offset: int = 0
     lines: int = 0
 
@@ -72,7 +87,7 @@ class Plan:
     kind: str  # the model's preprocessing kind
     source: str  # INPUT as given
     chunks: tuple[Chunk, ...]
-    total: int  # files, or lines (blank CSV lines and a header among them)
+    total: int  # files, rows, or lines (blank CSV lines and a header among them)
     header_line: int | None = None  # a CSV's header row, not an input
     skipped: int = 0  # files in an image directory that are not PNG/JPEG
 
@@ -108,9 +123,12 @@ def load_predictor(directory: str | Path, provider: str = "auto", variant: str =
     return load(directory, provider, variant=variant)
 
 
-def plan_inputs(kind: str, source: str, chunk_items: int = CHUNK_ITEMS) -> Plan:
-    """The plan for INPUT ``source`` of a model whose preprocessing is ``kind``; a UserInputError (one line)
-    when the input is missing or is not what the model reads."""
+def plan_inputs(
+    kind: str, source: str, chunk_items: int = CHUNK_ITEMS, inputs: list[dict[str, Any]] | None = None
+) -> Plan:
+    """The plan for INPUT ``source`` of a model whose preprocessing is ``kind`` (``inputs``: the manifest's
+    inputs, which an .npz of rows is checked against); a UserInputError (one line) when the input is missing or
+    is not what the model reads."""
     if kind not in WHAT:
         raise UserInputError(f"predict-batch does not read inputs for models with preprocessing '{kind}'")
     path = Path(source)
@@ -122,7 +140,33 @@ def plan_inputs(kind: str, source: str, chunk_items: int = CHUNK_ITEMS) -> Plan:
     if kind != "image" and not path.is_file():
         what = "a directory" if path.is_dir() else "not a regular file"
         raise UserInputError(f"this model takes {WHAT[kind]}; {shown} is {what}")
+    if kind == "tensors":
+        return _plan_rows(source, chunk_items, inputs or [])
     return _plan_images(source, chunk_items) if kind == "image" else _plan_lines(kind, source, chunk_items)
+
+
+def _plan_rows(source: str, chunk_items: int, inputs: list[dict[str, Any]]) -> Plan:
+    """An .npz of rows, checked against the model's inputs once here; chunks are row ranges."""
+    total = int(next(iter(read_table(source, inputs).values())).shape[0])
+    chunks = tuple(Chunk(first=i, lines=min(chunk_items, total - i)) for i in range(0, total, chunk_items))
+    return Plan("tensors", source, chunks, total)
+
+
+@functools.lru_cache(maxsize=1)
+def _rows_file(source: str, modified_ns: int, size: int) -> dict[str, np.ndarray]:
+    """The arrays of an .npz of rows, read once per process and version of the file (every chunk reads it)."""
+    return read_npz(source, FILE_KINDS, FILE_REFUSAL)
+
+
+def _row_items(plan: Plan, chunk: Chunk) -> Iterator[Item]:
+    info = os.stat(plan.source)
+    arrays = _rows_file(plan.source, info.st_mtime_ns, info.st_size)
+    shown = printable(plan.source)
+    for row in range(chunk.first, chunk.first + chunk.lines):
+        if any(row >= len(a) for a in arrays.values()):
+            raise UserInputError(f"{shown} changed while it was read (it has fewer rows than planned)")
+        tensors = {name: array[row].tolist() for name, array in arrays.items()}
+        yield Item(row, {"row": row}, json.dumps({"input": f"{shown}[{row}]", "tensors": tensors}))
 
 
 def _plan_images(source: str, chunk_items: int) -> Plan:
@@ -207,6 +251,9 @@ def _cells(raw: bytes, first: bool) -> list[str] | None:
 
 def read_chunk(plan: Plan, chunk: Chunk) -> Iterator[Item]:
     """The items of one chunk, in input order."""
+    if plan.kind == "tensors":
+        yield from _row_items(plan, chunk)
+        return
     if plan.kind == "image":
         for seq, path in enumerate(chunk.files, start=chunk.first):
             yield Item(seq, {"file": path}, path)
@@ -258,31 +305,49 @@ def _row_error(exc: Exception) -> bool:
 
 def predict_items(predictor: Predictor, items: list[Item], top_k: int = 3, threshold: float = 0.5) -> list[dict]:
     """One row per item, in order: ``predict``'s result (or ``input`` and ``error``) with the item's place."""
+    values, labels = _values(predictor, items)
     rows: list[dict[str, Any] | None] = [
-        {**item.where, "input": item.value, "error": item.error} if item.error is not None else None for item in items
+        {**item.where, "input": label, "error": item.error} if item.error is not None else None
+        for item, label in zip(items, labels, strict=True)
     ]
     good = [i for i, row in enumerate(rows) if row is None]
 
     def run(indices: list[int]) -> None:
         try:
-            results = predictor.predict([items[i].value for i in indices], top_k=top_k, threshold=threshold)
+            results = predictor.predict(_batch(predictor, values, labels, indices), top_k=top_k, threshold=threshold)
         except Exception as exc:
             if not _row_error(exc):
                 raise
             if len(indices) == 1:
-                item = items[indices[0]]
-                rows[indices[0]] = {**item.where, "input": item.value, "error": _message(exc)}
+                rows[indices[0]] = {**items[indices[0]].where, "input": labels[indices[0]], "error": _message(exc)}
                 return
             half = len(indices) // 2
             run(indices[:half])
             run(indices[half:])
             return
         for i, result in zip(indices, results, strict=True):
-            rows[i] = {**items[i].where, **result}
+            rows[i] = {**items[i].where, **result, "input": labels[i]}
 
     for start in range(0, len(good), MAX_INPUTS):
         run(good[start : start + MAX_INPUTS])
     return [row for row in rows if row is not None]
+
+
+def _values(predictor: Predictor, items: list[Item]) -> tuple[list[Any], list[str]]:
+    """What each item gives ``predict`` and the label its row shows: the item's text for both, or for a row of
+    tensors the decoded values and ``FILE.npz[i]``."""
+    if predictor.manifest["preprocessing"]["kind"] != "tensors":
+        return [item.value for item in items], [item.value for item in items]
+    decoded = [json.loads(item.value) if item.error is None else {"input": item.value} for item in items]
+    return [d.get("tensors") for d in decoded], [str(d["input"]) for d in decoded]
+
+
+def _batch(predictor: Predictor, values: list[Any], labels: list[str], indices: list[int]) -> Any:
+    """The inputs of one ``predict`` call: the items' texts, or their tensor rows stacked by input."""
+    if predictor.manifest["preprocessing"]["kind"] != "tensors":
+        return [values[i] for i in indices]
+    specs = predictor.manifest["inputs"]
+    return stack_rows([values[i] for i in indices], specs, "rows", [labels[i] for i in indices])
 
 
 def dump_row(row: dict[str, Any]) -> str:

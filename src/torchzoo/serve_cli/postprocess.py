@@ -1,8 +1,9 @@
 """Turn raw model outputs into results a person or program reads: top-k labels, labels over a
-threshold, or values."""
+threshold, values, or (task ``tensor``) every output as it is."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,3 +31,18 @@ def results(
     kind = get_task(task)
     scores = kind.to_units(to_scores(raw, post.get("transform", "identity")), post)
     return kind.results(scores, labels, top_k, threshold)
+
+
+def sample_results(
+    outputs: Sequence[np.ndarray], manifest: dict[str, Any], top_k: int = 3, threshold: float = 0.5
+) -> list[dict[str, Any]]:
+    """One result dict per sample of a run's (checked) outputs: a scored task's results from output 0, or for
+    task ``tensor`` ``{"outputs": {name: values}}``, every output's rows as nested lists."""
+    if manifest["task"] == "tensor":
+        names = [spec["name"] for spec in manifest["outputs"]]
+        return [
+            {"outputs": {name: out[i].tolist() for name, out in zip(names, outputs, strict=False)}}
+            for i in range(len(outputs[0]))
+        ]
+    post = manifest.get("postprocessing") or {}
+    return results(outputs[0], manifest["task"], manifest["labels"], post, top_k=top_k, threshold=threshold)

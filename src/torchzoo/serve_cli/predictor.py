@@ -11,7 +11,7 @@ reported (:mod:`torchzoo.serve_cli.output_check`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from torchzoo.core.limits import MAX_BATCH
 from torchzoo.core.manifest_schema import check_against_graph
 from torchzoo.core.session import create_session
 from torchzoo.core.text_codec import printable
-from torchzoo.serve_cli.output_check import check_output
-from torchzoo.serve_cli.postprocess import results
+from torchzoo.serve_cli.output_check import check_outputs
+from torchzoo.serve_cli.postprocess import sample_results
 from torchzoo.serve_cli.preprocess import preprocess
+from torchzoo.serve_cli.tensor_inputs import check_dims
 
 
 class Predictor:
@@ -79,7 +80,8 @@ class Predictor:
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run the graph on already-preprocessed arrays; returns the raw outputs. Arrays that do not fit the
-        manifest's inputs (count, rank, dtype, fixed sizes) are a UserInputError; then, since the manifest and
+        manifest's inputs (count, rank, dtype, fixed sizes, a dynamic dim's size across inputs) are a
+        UserInputError; then, since the manifest and
         the graph agree, a failed run is the artifact's fault (ArtifactError), and so is an output holding NaN or
         infinity (OutputError): callers of ``run`` (the server) never see one."""
         if len(arrays) != len(self.input_names):
@@ -90,6 +92,7 @@ class Predictor:
             if not fits or any(isinstance(d, int) and d != n for d, n in zip(shape, array.shape, strict=True)):
                 got = f"{array.dtype} {list(array.shape)}" if isinstance(array, np.ndarray) else type(array).__name__
                 raise UserInputError(f"input {spec['name']!r}: {got}; the model takes {spec['dtype']} {shape}")
+        check_dims(arrays, self.manifest["inputs"])
         feeds = dict(zip(self.input_names, arrays, strict=True))
         try:
             outputs = self.session.run(None, feeds)
@@ -106,9 +109,16 @@ class Predictor:
                 )
         return outputs
 
-    def predict(self, inputs: Sequence[Any], top_k: int = 3, threshold: float = 0.5) -> list[dict[str, Any]]:
+    def predict(
+        self, inputs: Sequence[Any] | Mapping[str, Any] | np.ndarray | str, top_k: int = 3, threshold: float = 0.5
+    ) -> list[dict[str, Any]]:
         """Preprocess ``inputs`` as the manifest says, run, and return one plain dict per sample
-        (``"input"`` names the sample: the name, the file, or ``file[i]`` for a row of a CSV/.npy batch)."""
+        (``"input"`` names the sample: the name, the file, or ``file[i]`` for a row of a CSV/.npy batch).
+
+        A model on raw tensors (preprocessing ``tensors``) takes one array (one input), a sequence of arrays in
+        input order, a dict by input name, or array files (:mod:`torchzoo.serve_cli.tensor_inputs`). Results:
+        for a scored task, what a zoo model of that task gives (from output 0; every output is in :meth:`run`'s
+        answer); for task ``tensor``, ``{"input": ..., "outputs": {name: values}}`` with every output."""
         if isinstance(inputs, str | np.ndarray):
             inputs = [inputs]
         try:
@@ -117,8 +127,8 @@ class Predictor:
             raise UserInputError(f"the input is too large or too deeply nested ({type(exc).__name__})") from None
         if len(sources) > MAX_BATCH:
             raise UserInputError(f"{len(sources):,} samples in one call; at most {MAX_BATCH:,}")
-        raw = check_output(self.run(arrays)[0], len(sources), self.manifest, self.shown)
-        scored = results(raw, self.task, self.labels, self.postprocessing, top_k=top_k, threshold=threshold)
+        outputs = check_outputs(self.run(arrays), arrays, self.manifest, self.shown)
+        scored = sample_results(outputs, self.manifest, top_k=top_k, threshold=threshold)
         return [{"input": source, **r} for source, r in zip(sources, scored, strict=True)]
 
 

@@ -10,6 +10,8 @@ Inputs by preprocessing kind (strings from the command line, or Python objects t
 - ``features``: numbers: each input is one row, its values separated by commas (``"13.2,1.78,..."``)
   or a path to a CSV file with one row per sample (a header row of names is skipped). A model on one
   feature also takes plain numbers (``"5"``), one sample each.
+- ``tensors`` (a user's own model, no preprocessing): arrays or array files, checked against the manifest's
+  inputs (:mod:`torchzoo.serve_cli.tensor_inputs`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import numpy as np
 from torchzoo.core.errors import UserInputError
 from torchzoo.core.feature_codec import standardize
 from torchzoo.core.image_codec import load_image, normalize
-from torchzoo.core.limits import MAX_CELL_CHARS, MAX_CSV_BYTES, MAX_CSV_ROWS, MAX_INPUTS, MAX_NPY_BYTES
+from torchzoo.core.limits import MAX_CELL_CHARS, MAX_CSV_BYTES, MAX_CSV_ROWS, MAX_INPUTS
 from torchzoo.core.safe_io import read_input_file
 from torchzoo.core.text_codec import encode_names, printable
+from torchzoo.serve_cli.array_files import read_npy
+from torchzoo.serve_cli.tensor_inputs import sample_labels, tensors
 
 Prepared = tuple[tuple[np.ndarray, ...], list[str]]  # model inputs, and one display label per sample
 Preprocessor = Callable[[Sequence[Any], dict[str, Any], list[dict[str, Any]]], Prepared]
@@ -42,8 +46,7 @@ def names_one_hot(inputs: Sequence[Any], params: dict[str, Any], specs: list[dic
 
 
 def _sources(item: Any, count: int) -> list[str]:
-    name = "array" if isinstance(item, np.ndarray) else str(item)
-    return [name] if count == 1 else [f"{name}[{i}]" for i in range(count)]
+    return sample_labels("array" if isinstance(item, np.ndarray) else str(item), count)
 
 
 def _sample_shape(specs: list[dict[str, Any]]) -> list[int]:
@@ -71,33 +74,6 @@ def _array_batch(array: np.ndarray, params: dict[str, Any], sample_shape: list[i
             raise UserInputError(f"{where}: the batch holds NaN or infinite values")
         return np.ascontiguousarray(array, dtype=np.float32)
     raise UserInputError(f"{where}: arrays must be uint8 pixels or float32 model input, not {array.dtype}")
-
-
-#: .npy dtypes a batch may have (uint8 pixels, float model input); others are refused by _array_batch
-_NPY_KINDS = "uifb"
-
-
-def read_npy(path: str | Path) -> np.ndarray:
-    """A ``.npy`` array from a regular file of at most ``MAX_NPY_BYTES``. The header is read with numpy's own
-    parser and must describe exactly the bytes that follow, so a header cannot make numpy allocate more."""
-    from numpy.lib import format as npy
-
-    shown = printable(str(path))
-    data = read_input_file(path, MAX_NPY_BYTES, ".npy")
-    stream = io.BytesIO(data)
-    try:
-        version = npy.read_magic(stream)
-        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-        shape, fortran, dtype = reader(stream)
-    except (ValueError, OSError, SyntaxError, TypeError, RecursionError) as exc:
-        raise UserInputError(f"{shown} is not a readable .npy array ({type(exc).__name__})") from None
-    if dtype.hasobject or dtype.kind not in _NPY_KINDS or dtype.fields is not None:
-        raise UserInputError(f"{shown}: arrays must be uint8 pixels or float32 model input, not {dtype}")
-    expected = math.prod(shape) * dtype.itemsize
-    if len(data) - stream.tell() != expected:
-        raise UserInputError(f"{shown}: its header describes {expected:,} bytes of data, the file holds another size")
-    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=stream.tell())
-    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def image(inputs: Sequence[Any], params: dict[str, Any], specs: list[dict[str, Any]]) -> Prepared:
@@ -206,6 +182,7 @@ PREPROCESSORS: dict[str, Preprocessor] = {
     "names_one_hot": names_one_hot,
     "image": image,
     "features": features,
+    "tensors": tensors,
 }
 
 

@@ -170,11 +170,13 @@ def from_raw(spec: TensorSpec, raw: bytes, shape: list[int]) -> np.ndarray:
 
 
 def checked(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
-    """A decoded input as the runtime takes it: finite, native byte order, contiguous."""
+    """A decoded input as the runtime takes it: finite, booleans stored as 0 or 1, native byte order, contiguous."""
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise ProtocolError(
             f"input '{spec.name}' holds NaN or infinite values (or values past {spec.datatype}'s range)"
         )
+    if array.dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
+        raise ProtocolError(f"input '{spec.name}': BOOL bytes must be 0 or 1")
     return np.ascontiguousarray(array.astype(DATATYPES[spec.datatype].newbyteorder("="), copy=False))
 
 

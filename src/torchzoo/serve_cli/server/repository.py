@@ -26,8 +26,8 @@ import numpy as np
 
 from torchzoo.core.artifact import MANIFEST
 from torchzoo.core.errors import TorchzooError, first_line
-from torchzoo.core.tensor_spec import TensorSpec
-from torchzoo.serve_cli.output_check import check_output
+from torchzoo.core.tensor_spec import TensorSpec, example_arrays
+from torchzoo.serve_cli.output_check import check_outputs
 from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.server.batching import Batcher
 from torchzoo.serve_cli.server.metrics import Metrics
@@ -68,12 +68,9 @@ def version_directories(directory: Path) -> dict[str, Path]:
 
 
 def warm_up(predictor: Predictor) -> None:
-    """One run on zeros of a valid shape (dynamic axes at 1), so the first request pays no set-up cost."""
-    arrays = [
-        np.zeros([1 if isinstance(d, str) else int(d) for d in spec["shape"]], np.dtype(spec.get("dtype", "float32")))
-        for spec in predictor.manifest["inputs"]
-    ]
-    predictor.run(arrays)
+    """One run on zeros of a valid shape (batch 1, other dynamic axes at their smallest size: the export's lower
+    bound, else 1; every input of its own dtype), so the first request pays no set-up cost."""
+    predictor.run(example_arrays(predictor.manifest, batch=1))
 
 
 def load_versions(directory: Path, provider: str) -> dict[str, Predictor]:
@@ -227,12 +224,10 @@ class ModelRepository:
 
 
 def _checked_run(predictor: Predictor, name: str) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
-    """``predictor.run`` whose first output is checked to be an answer (shape, finite, probabilities in
-    [0, 1]), in the batch's worker thread; the batcher keeps one request's failure from failing the others."""
+    """``predictor.run`` whose outputs are checked to be an answer (shapes, finite, probabilities in [0, 1]),
+    in the batch's worker thread; the batcher keeps one request's failure from failing the others."""
 
     def run(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        outputs = predictor.run(arrays)
-        check_output(outputs[0], int(arrays[0].shape[0]), predictor.manifest, name)
-        return outputs
+        return check_outputs(predictor.run(arrays), arrays, predictor.manifest, name)
 
     return run

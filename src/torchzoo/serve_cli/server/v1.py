@@ -1,7 +1,9 @@
 """KServe v1 ``:predict`` instances, read as values only: a name (a string) for a names model, a row of numbers
 (or one number, for a one-feature model) for a features model, a base64 PNG/JPEG (a string, or ``{"b64": ...}``
-as KServe writes binary data) for an image model. A string is never a path on the server: files are the
-command line's convenience, not the network's.
+as KServe writes binary data) for an image model, and for a model on raw tensors (a packaged model of one's
+own) an object per sample of its inputs by name, each without the batch axis (``{"ids": [3, 1, 4], "mask": [1,
+1, 0]}``, TensorFlow Serving's row format; the samples of one request share their shapes). A string is never a
+path on the server: files are the command line's convenience, not the network's.
 
 Images are decoded in worker threads, at most ``DECODE_SLOTS`` at a time, each at most ``MAX_DECODED_PIXELS``
 (a JPEG counts at the reduced scale Pillow decodes it at), which bounds the memory decoding can take."""
@@ -19,6 +21,7 @@ from torchzoo.core.image_codec import decode_image
 from torchzoo.core.limits import MAX_IMAGE_BYTES
 from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.server.protocol import ProtocolError
+from torchzoo.serve_cli.tensor_inputs import stack_rows
 
 #: images decoded at once, server-wide (one per core of the machines this was measured on)
 DECODE_SLOTS = 2
@@ -46,8 +49,9 @@ def instances_of(header: dict[str, Any]) -> list[Any]:
     return instances
 
 
-def model_inputs(instances: list[Any], predictor: Predictor) -> list[Any]:
-    """The instances as the runtime's ``predict`` takes them (names, rows, decoded pixels ``[1, C, H, W]``)."""
+def model_inputs(instances: list[Any], predictor: Predictor) -> list[Any] | dict[str, np.ndarray]:
+    """The instances as the runtime's ``predict`` takes them (names, rows, decoded pixels ``[1, C, H, W]``, or
+    a raw-tensor model's inputs by name)."""
     preprocessing = predictor.manifest["preprocessing"]
     kind = preprocessing["kind"]
     if kind == "names_one_hot":
@@ -56,6 +60,8 @@ def model_inputs(instances: list[Any], predictor: Predictor) -> list[Any]:
         return [_row(item, i, int(preprocessing["n_features"])) for i, item in enumerate(instances)]
     if kind == "image":
         return [_image(item, i, preprocessing) for i, item in enumerate(instances)]
+    if kind == "tensors":
+        return stack_rows(instances, predictor.manifest["inputs"], "instances")
     raise ProtocolError(f"v1 :predict does not read this model's inputs ({kind}); use v2 /infer")
 
 
