@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 from torchzoo import embed, js_client
 from torchzoo.core import artifact
 from torchzoo.core.errors import ArtifactError, UserInputError
+from torchzoo.core.tensor_spec import dim_bounds
 
 
 def _toy(directory: Path, equivalence: str = "passed") -> Path:
@@ -112,8 +113,8 @@ def test_the_example_of_a_tensors_model_names_each_input_with_its_typed_array() 
     ],
 )
 def test_dim_bounds_read_what_a_manifest_declares(declared: Any, bounds: dict[str, Any]) -> None:
-    assert embed.dim_bounds({"origin": {"dim_bounds": declared}}) == bounds
-    assert embed.dim_bounds({}) == {}
+    assert dim_bounds({"origin": {"dim_bounds": declared}}) == bounds
+    assert dim_bounds({}) == {}
 
 
 def test_the_readme_of_a_tensors_model_lists_its_inputs_and_typed_arrays() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from torchzoo import js_client
 from torchzoo.core import artifact
 from torchzoo.core.errors import ArtifactError, UserInputError
+from torchzoo.core.tensor_spec import smallest_shape
 
 CLIENT_FILE = "torchzoo-client.mjs"
 ORT_VERSION = "1.30.0"
@@ -32,24 +33,6 @@ def verified_manifest(directory: Path) -> dict[str, Any]:
             f"{directory}: the ONNX graph has no passed equivalence check; run 'torchzoo export {manifest['model']}'"
         )
     return manifest
-
-
-def dim_bounds(manifest: dict[str, Any]) -> dict[str, tuple[int, int | None]]:
-    """The declared ``(min, max)`` of each named dim (a user's model records them in the manifest's
-    ``origin.dim_bounds``; max None: unbounded); a dim not there is ``(1, None)``."""
-    origin = manifest.get("origin")
-    declared = origin.get("dim_bounds") if isinstance(origin, dict) else None
-    bounds: dict[str, tuple[int, int | None]] = {}
-    for name, pair in (declared if isinstance(declared, dict) else {}).items():
-        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1:
-            bounds[name] = (pair[0], pair[1] if isinstance(pair[1], int) and pair[1] >= pair[0] else None)
-    return bounds
-
-
-def smallest_shape(manifest: dict[str, Any], spec: dict[str, Any]) -> list[int]:
-    """The smallest shape the input ``spec`` takes: each named dim at its declared minimum (1 unless declared)."""
-    bounds = dim_bounds(manifest)
-    return [d if isinstance(d, int) else bounds.get(d, (1, None))[0] for d in spec["shape"]]
 
 
 #: the JavaScript typed array of each manifest dtype (the client's TYPED_ARRAYS)

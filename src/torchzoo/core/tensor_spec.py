@@ -43,24 +43,35 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.dims)}
 
 
-def dim_sizes(manifest: dict[str, Any], prefer: int = 1) -> dict[str, int]:
-    """A size for each dynamic dim of the manifest's inputs: ``prefer``, within the bounds the export checked
-    (``origin.dim_bounds``, ``{name: [low, high or null]}``, as :func:`torchzoo.package` writes them; descriptive
-    JSON, so read defensively: anything else means no bound)."""
+def dim_bounds(manifest: dict[str, Any]) -> dict[str, tuple[int, int | None]]:
+    """The ``(min, max)`` the export checked each named dim at (``origin.dim_bounds``, ``{name: [low, high or
+    null]}``, as :func:`torchzoo.package` writes them; descriptive JSON, so read defensively: anything else means
+    no bound); max None: unbounded."""
     origin = manifest.get("origin")
-    bounds = origin.get("dim_bounds") if isinstance(origin, dict) else None
-    bounds = bounds if isinstance(bounds, dict) else {}
+    declared = origin.get("dim_bounds") if isinstance(origin, dict) else None
+    bounds: dict[str, tuple[int, int | None]] = {}
+    for name, pair in (declared if isinstance(declared, dict) else {}).items():
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1:
+            bounds[name] = (pair[0], pair[1] if isinstance(pair[1], int) and pair[1] >= pair[0] else None)
+    return bounds
+
+
+def dim_sizes(manifest: dict[str, Any], prefer: int = 1) -> dict[str, int]:
+    """A size for each dynamic dim of the manifest's inputs: ``prefer``, within :func:`dim_bounds`."""
+    bounds = dim_bounds(manifest)
     sizes: dict[str, int] = {}
     for spec in manifest["inputs"]:
         for dim in spec["shape"]:
-            if not isinstance(dim, str) or dim in sizes:
-                continue
-            pair = bounds.get(dim)
-            low, high = pair if isinstance(pair, list) and len(pair) == 2 else (None, None)
-            low = low if isinstance(low, int) and low >= 1 else 1
-            high = high if isinstance(high, int) and high >= low else None
-            sizes[dim] = max(low, prefer if high is None else min(prefer, high))
+            if isinstance(dim, str) and dim not in sizes:
+                low, high = bounds.get(dim, (1, None))
+                sizes[dim] = max(low, prefer if high is None else min(prefer, high))
     return sizes
+
+
+def smallest_shape(manifest: dict[str, Any], spec: dict[str, Any]) -> list[int]:
+    """The smallest shape the input ``spec`` takes: each named dim at its declared minimum (1 unless declared)."""
+    sizes = dim_sizes(manifest, prefer=1)
+    return [d if isinstance(d, int) else sizes[d] for d in spec["shape"]]
 
 
 def example_arrays(

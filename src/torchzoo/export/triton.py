@@ -31,8 +31,7 @@ from torchzoo.core.durable import exclusive_lock, fsync_directory
 from torchzoo.core.errors import ArtifactError, UserInputError
 from torchzoo.core.limits import MAX_MANIFEST_BYTES
 from torchzoo.core.safe_io import read_artifact_file
-from torchzoo.core.tensor_spec import DATATYPES
-from torchzoo.embed import dim_bounds, smallest_shape
+from torchzoo.core.tensor_spec import DATATYPES, dim_bounds, smallest_shape
 from torchzoo.train.spec import ModelSpec
 
 PLATFORM = "onnxruntime_onnx"
