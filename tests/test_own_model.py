@@ -18,7 +18,8 @@ from torch import nn
 import torchzoo
 from torchzoo.core import artifact
 from torchzoo.core.errors import UserInputError
-from torchzoo.export.package import ExportFailed, package_program
+from torchzoo.export.package import ExportFailed
+from torchzoo.export.user_sources import package_program
 
 from support import run_cli
 

@@ -20,7 +20,7 @@ import tritonclient.http as triton_http
 
 from torchzoo.core import artifact
 from torchzoo.core.tensor_spec import TensorSpec
-from torchzoo.export.package import package_program
+from torchzoo.export.user_sources import package_program
 from torchzoo.serve_cli import load
 
 from serving import Server, free_port, serving

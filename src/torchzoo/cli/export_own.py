@@ -75,7 +75,8 @@ def read_heldout(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 def export_own(source: str, format: str, artifacts_dir: Path | None, out: Output, own: OwnModel) -> None:
     from torchzoo.core.paths import artifacts_root
-    from torchzoo.export.package import ExportFailed, package_factory, package_program
+    from torchzoo.export.package import ExportFailed
+    from torchzoo.export.user_sources import package_factory, package_program
 
     common: dict[str, Any] = {
         "task": own.task or "tensor",

@@ -1,15 +1,13 @@
-"""A user's own model through the zoo's export path: :func:`package` (a module in hand), :func:`package_program`
-(an ExportedProgram saved with ``torch.export.save``) and :func:`package_factory` (``MODULE:FACTORY`` with a
-state_dict). Each builds an :class:`ExportContext` and check cases from what the user declared and calls
-:func:`torchzoo.export.exporter.export_artifact`, exactly as a zoo model's export does; :func:`verify_user`
-re-checks such an artifact against the eager outputs saved at export (no source code needed)."""
+"""A user's own model through the zoo's export path: :func:`package` (``torchzoo.package``: a module in hand) and
+:func:`package_module`, the one step every source ends in (the saved programs and factories of
+:mod:`torchzoo.export.user_sources` too): it builds an :class:`ExportContext` and check cases from what the user
+declared and calls :func:`torchzoo.export.exporter.export_artifact`, exactly as a zoo model's export does.
+:func:`torchzoo.export.verify.verify_user` re-checks such an artifact without its source code."""
 
 from __future__ import annotations
 
 import copy
-import importlib
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,21 +18,17 @@ import torch
 from torch import nn
 
 from torchzoo import __version__
-from torchzoo.core import artifact
-from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError, first_line
+from torchzoo.core.errors import TorchzooError, UserInputError
 from torchzoo.core.tasks import TASKS, get_task
 from torchzoo.core.tensor_spec import TensorSpec
-from torchzoo.export.context import ExportContext, quiet
-from torchzoo.export.equivalence import FormatReport
-from torchzoo.export.exporter import CHECK_SEED, ExportOutcome, export_artifact, read_checked, verify_artifact
+from torchzoo.export.context import ExportContext
+from torchzoo.export.exporter import CHECK_SEED, ExportOutcome, export_artifact
 from torchzoo.export.formats import FORMATS
 from torchzoo.export.user_cases import check_cases, output_specs
 from torchzoo.export.user_inputs import (
-    BATCH,
     as_tensors,
     check_examples,
     declared_dims,
-    declared_inputs,
     tensor_specs,
     value_ranges,
 )
@@ -49,6 +43,7 @@ OUTPUT_KINDS = {
     "regression": {"values": "identity"},
     "tensor": {"values": "identity"},
 }
+_PASSED = ("labels", "output", "output_names", "preprocessing", "tolerance", "summary")
 REFERENCE = "the user's module, in eval mode, on CPU (its outputs on every case are saved in check_inputs.npz)"
 
 
@@ -74,7 +69,7 @@ class Packaged:
         return {r.format: r.refused for r in self.outcome.reports if r.refused}
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not _MODEL_NAME.match(name):
         raise UserInputError(
             f"name {name!r}: letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit"
@@ -293,233 +288,60 @@ def package(
     range). ``preprocessing``: an ``image`` or ``features`` block as in the manifest (default: raw tensors).
     Raises :class:`ExportFailed` (nothing published) when a check fails; a format an exporter cannot make
     (TorchScript, pt2) is refused with its reason instead (``Packaged.refused``)."""
-    _check_name(name)
-    chosen = _formats(formats, heldout)
+    check_name(name)
     was_training = model.training
     model.eval()
     try:
         names, example = as_tensors(example_inputs, model)
-        dims = declared_dims(names, dynamic_dims)
-        spans = value_ranges(names, example, value_ranges_)
-        ctx, cases = _context(
-            model=model,
-            example=example,
-            names=names,
-            name=name,
-            task=task,
-            labels=labels,
-            dims=dims,
-            spans=spans,
-            heldout=_heldout(heldout, names),
-            output=output,
-            output_names=output_names,
-            preprocessing=preprocessing,
-            tolerance=tolerance,
-            summary=summary,
-            real_examples=True,
-            origin={
-                "kind": "python",
-                "class": f"{type(model).__module__}.{type(model).__qualname__}",
-                "was_training": was_training,
-            },
-        )
-        return _publish(ctx, cases, chosen, artifacts_dir)
+        origin = {
+            "kind": "python",
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "was_training": was_training,
+        }
+        options = {
+            "labels": labels, "heldout": heldout, "artifacts_dir": artifacts_dir, "formats": formats,
+            "output": output, "output_names": output_names, "preprocessing": preprocessing,
+            "tolerance": tolerance, "summary": summary,
+        }  # fmt: skip
+        return package_module(model, example, names, dynamic_dims, value_ranges_, name, task, origin, options)
     finally:
         model.train(was_training)
 
 
-def _program_dims(program: Any) -> tuple[list[str], tuple[torch.Tensor, ...] | None, dict[str, dict[int, Any]]]:
-    """A saved program's input names, its example inputs (when saved with it) and its dynamic dims, named:
-    the batch (axis 0) ``batch``, any other ``<input>_<axis>`` where it first appears, with the program's ranges."""
-    signature = program.graph_signature
-    user = list(signature.user_inputs)
-    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-    named: dict[str, str] = {}
-    dynamic: dict[str, dict[int, Any]] = {}
-    for input_name in user:
-        value = placeholders[input_name].meta.get("val")
-        if not isinstance(value, torch.Tensor):
-            raise UserInputError(f"input {input_name!r} of the program is not a tensor")
-        for axis, size in enumerate(value.shape):
-            if isinstance(size, torch.SymInt):
-                symbol = str(size)
-                dim = named.setdefault(symbol, BATCH if axis == 0 else f"{input_name}_{axis}")
-                ranges = {str(k): v for k, v in program.range_constraints.items()}.get(symbol)
-                low = max(1, int(ranges.lower)) if ranges is not None else 1
-                high = _finite(getattr(ranges, "upper", None))
-                dynamic.setdefault(input_name, {})[axis] = (dim, low, high)
-    examples = None
-    if program.example_inputs is not None:
-        args, kwargs = program.example_inputs
-        if not kwargs:
-            examples = tuple(args)
-    return user, examples, dynamic
-
-
-def _finite(bound: Any) -> int | None:
-    """A range's upper bound as an int; None where it is unbounded (torch's ``int_oo``)."""
-    try:
-        value = int(bound)
-    except (TypeError, ValueError, OverflowError, AttributeError):
-        return None
-    return value if value < 1 << 62 else None
-
-
-def package_program(path: str | Path, name: str | None = None, task: str = "tensor", **options: Any) -> Packaged:
-    """An ExportedProgram saved with ``torch.export.save``: its graph, weights and dynamic dims travel in the file;
-    the eager reference is ``program.module()``. ``options``: as :func:`package` (no ``dynamic_dims``: the
-    program's are used)."""
-    path = Path(path)
-    name = name or path.stem
-    _check_name(name)
-    formats = _formats(options.pop("formats", "all"), options.get("heldout"))
-    try:
-        with quiet():
-            program = torch.export.load(str(path))
-    except Exception as exc:
-        raise UserInputError(
-            f"{path}: not an ExportedProgram saved with torch.export.save ({first_line(exc)})"
-        ) from None
-    names, examples, dynamic = _program_dims(program)
-    for input_name in names:
-        dynamic.setdefault(input_name, {}).setdefault(0, BATCH)
-    if examples is None:
-        raise UserInputError(
-            f"{path}: the program holds no example inputs; save it with torch.export.save from torch >= 2.5"
-        )
-    module = program.module()
-    dims = declared_dims(names, dynamic)
-    spans = value_ranges(names, examples, options.pop("value_ranges_", None))
-    ctx, cases = _context(
-        model=module,
-        example=examples,
-        names=names,
-        name=name,
-        task=task,
-        dims=dims,
-        spans=spans,
-        heldout=_heldout(options.pop("heldout", None), names),
-        real_examples=True,
-        program=program,
-        origin={"kind": "pt2", "file": path.name},
-        **_defaults(options),
-    )
-    return _publish(ctx, cases, formats, _root(options))
-
-
-def package_factory(
-    target: str,
-    weights: str | Path,
-    inputs: Sequence[str],
-    name: str | None = None,
-    task: str = "tensor",
-    dims: Sequence[str] = (),
-    values: Sequence[str] = (),
-    **options: Any,
+def package_module(
+    model: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    names: list[str],
+    dynamic_dims: Mapping[str, Mapping[int, Any]] | None,
+    ranges: Mapping[str, tuple[Any, Any]] | None,
+    name: str,
+    task: str,
+    origin: dict[str, Any],
+    options: dict[str, Any],
+    real_examples: bool = True,
+    program: Any = None,
 ) -> Packaged:
-    """``MODULE:FACTORY``: a callable in the user's importable code that returns the module; ``weights``: its
-    state_dict (loaded with ``weights_only=True``); ``inputs``: ``NAME:DTYPE[DIMS]`` per forward argument, with
-    ``dims`` (``NAME=MIN:MAX``) and ``values`` (``NAME=LOW:HIGH``, required for integer inputs)."""
-    module_name, _, factory_name = target.partition(":")
-    name = name or f"{module_name.rsplit('.', 1)[-1]}-{factory_name}".lower().replace("_", "-")
-    _check_name(name)
-    formats = _formats(options.pop("formats", "all"), options.get("heldout"))
-    dynamic, examples, names, ranges = declared_inputs(inputs, dims, values)
-    model = _build(module_name, factory_name, target)
-    try:
-        state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserInputError(f"--weights {weights}: no such file") from None
-    except Exception as exc:
-        raise UserInputError(
-            f"--weights {weights}: not a state_dict torch.load(weights_only=True) reads ({first_line(exc)})"
-        ) from None
-    if not isinstance(state, Mapping):
-        raise UserInputError(f"--weights {weights}: holds a {type(state).__name__}, not a state_dict")
-    try:
-        model.load_state_dict(state)
-    except Exception as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise UserInputError(f"--weights {weights}: the weights do not fit {target} ({detail})") from None
-    model.eval()
-    declared = declared_dims(names, dynamic)
-    spans = value_ranges(names, examples, ranges)
-    ctx, cases = _context(
-        model=model,
-        example=examples,
-        names=names,
-        name=name,
-        task=task,
-        dims=declared,
-        spans=spans,
-        heldout=_heldout(options.pop("heldout", None), names),
-        real_examples=False,
-        origin={"kind": "factory", "factory": target, "weights": Path(weights).name},
-        **_defaults(options),
-    )
-    return _publish(ctx, cases, formats, _root(options))
-
-
-def _build(module_name: str, factory_name: str, target: str) -> nn.Module:
-    if not module_name or not factory_name:
-        raise UserInputError(f"{target!r}: expected MODULE:FACTORY, e.g. my_package.models:build")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # the user's code in the working directory, as python -m finds it
-    try:
-        factory = getattr(importlib.import_module(module_name), factory_name)
-    except (ImportError, AttributeError) as exc:
-        raise UserInputError(f"{target}: cannot import it ({first_line(exc)})") from None
-    try:
-        model = factory()
-    except Exception as exc:
-        raise UserInputError(f"{target}: the factory raised {first_line(exc)}") from None
-    if not isinstance(model, nn.Module):
-        raise UserInputError(f"{target}: the factory returned a {type(model).__name__}, not a torch.nn.Module")
-    return model
-
-
-_PASSED = ("labels", "output", "output_names", "preprocessing", "tolerance", "summary")
-
-
-def _defaults(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = [k for k in options if k not in (*_PASSED, "artifacts_dir")]
+    """The one packaging step of every source (a module in hand, a saved program, a factory): the context and
+    the check cases from what was declared, then the export path. ``options``: :func:`package`'s keywords
+    ``labels``, ``heldout``, ``artifacts_dir``, ``formats``, ``output``, ``output_names``, ``preprocessing``,
+    ``tolerance``, ``summary`` (absent: their defaults)."""
+    unknown = [k for k in options if k not in (*_PASSED, "heldout", "artifacts_dir", "formats")]
     if unknown:
         raise TypeError(f"unexpected option {unknown[0]!r}")
-    return {k: options.get(k) for k in _PASSED} | {"summary": options.get("summary") or ""}
-
-
-def _root(options: dict[str, Any]) -> str | Path:
-    return options.get("artifacts_dir") or "artifacts"
-
-
-def verify_user(directory: Path) -> list[FormatReport]:
-    """Re-hash every file of a user's model's artifact and re-run every format's check on the saved cases against
-    the eager outputs saved at export. The state_dict is loaded into ``model.pt2``'s module (its weights' names
-    and shapes are the module's)."""
-    manifest, cases, saved = read_checked(directory)
-    if len(saved) != len(cases):
-        raise ArtifactError(f"{directory / artifact.CHECK_INPUTS}: the eager outputs of some cases are missing")
-    inputs = tuple(TensorSpec.from_json(t) for t in manifest["inputs"])
-    outputs = tuple(TensorSpec.from_json(t) for t in manifest["outputs"])
-    program_path = directory / artifact.PT2
-
-    def rebuild() -> nn.Module:
-        if not program_path.is_file():
-            raise ArtifactError(f"{directory}: model.pt is checked through model.pt2's module, and there is none")
-        with quiet():
-            return torch.export.load(str(program_path)).module()
-
-    equivalence = artifact.read_json(directory / artifact.EQUIVALENCE)
-    tolerance = (equivalence.get("formats") or {}).get("onnx", {}).get("tolerance_abs", 1e-5)
-    ctx = ExportContext(
-        name=manifest["model"],
-        task=manifest["task"],
-        model=nn.Identity(),
-        record=manifest,
-        example=tuple(torch.from_numpy(a) for a in cases[0].inputs),
-        inputs=inputs,
-        outputs=outputs,
-        rebuild=rebuild,
-        tolerance=float(tolerance),
+    heldout = options.get("heldout")
+    formats = _formats(options.get("formats") or "all", heldout)
+    ctx, cases = _context(
+        model=model,
+        example=example,
+        names=names,
+        name=name,
+        task=task,
+        dims=declared_dims(names, dynamic_dims),
+        spans=value_ranges(names, example, ranges),
+        heldout=_heldout(heldout, names),
+        real_examples=real_examples,
+        program=program,
+        origin=origin,
+        **{k: options.get(k) for k in _PASSED},
     )
-    return verify_artifact(ctx, directory, manifest, cases, saved)
+    return _publish(ctx, cases, formats, options.get("artifacts_dir") or "artifacts")
