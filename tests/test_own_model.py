@@ -6,6 +6,7 @@ load, serve, predict-batch) is tests/test_own_runtime.py; Triton and the JS clie
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,79 @@ def test_bad_user_input_is_one_line_and_exit_2(factory_dir: Path, args: list[str
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
     assert not any((factory_dir / "bad-artifacts").glob("*/manifest.json"))
+
+
+class Gate(nn.Module):
+    """A bool input: keep the doubled value where ``keep`` is set."""
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        return torch.where(keep, x * 2, x)
+
+
+class LogSoftmaxNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.linear(x), dim=1)
+
+
+@pytest.mark.slow
+def test_a_bool_input_is_checked_and_served_as_bool(tmp_path: Path) -> None:
+    from torchzoo.serve_cli import load
+
+    x, keep = torch.randn(4, 5), torch.tensor([[True, False, True, False, True]] * 4)
+    done = torchzoo.package(Gate(), (x, keep), name="gate", artifacts_dir=tmp_path, formats=["pt2", "onnx"])
+    manifest = artifact.read_manifest(done.directory)
+    assert [i["dtype"] for i in manifest["inputs"]] == ["float32", "bool"] and manifest["task"] == "tensor"
+    with np.load(done.directory / artifact.CHECK_INPUTS) as npz:  # random cases hold both values the examples hold
+        assert {bool(v) for v in np.unique(npz["random_b16/1"])} == {True, False}
+    keep_any = np.random.default_rng(1).integers(0, 2, (3, 5)).astype(bool)
+    values = np.random.default_rng(2).standard_normal((3, 5)).astype(np.float32)
+    (result,) = load(done.directory).predict({"x": values[:1], "keep": keep_any[:1]})
+    np.testing.assert_allclose(result["outputs"]["output"], np.where(keep_any[0], values[0] * 2, values[0]), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_log_probabilities_are_shown_as_probabilities(tmp_path: Path) -> None:
+    from torchzoo.serve_cli import load
+
+    torch.manual_seed(3)
+    model, x = LogSoftmaxNet(), torch.randn(6, 4)
+    done = torchzoo.package(
+        model, (x,), name="logp", task="classification", labels=["a", "b", "c"], output="log_probs",
+        artifacts_dir=tmp_path, formats=["onnx"],
+    )  # fmt: skip
+    assert artifact.read_manifest(done.directory)["postprocessing"]["transform"] == "exp"
+    results = load(done.directory).predict(x.numpy(), top_k=3)
+    with torch.no_grad():
+        expected = model(x).exp().numpy()
+    for row, want in zip(results, expected, strict=True):
+        got = {t["label"]: t["probability"] for t in row["top"]}
+        np.testing.assert_allclose([got["a"], got["b"], got["c"]], want, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_signed_user_artifact_verifies_and_predicts_with_the_key(packaged: Path, tmp_path: Path) -> None:
+    from test_signing import _keys
+
+    private, public = _keys(tmp_path, "user")
+    root = tmp_path / "artifacts"
+    shutil.copytree(packaged / "regressor", root / "regressor")
+    assert run_cli("sign", "regressor", "--key", str(private), "--artifacts-dir", str(root)).returncode == 0
+    assert (root / "regressor" / "model.sig").is_file()
+    result = run_cli("verify", "regressor", "--key", str(public), "--artifacts-dir", str(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    np.save(tmp_path / "rows.npy", np.ones((2, 4)))
+    predicted = run_cli(
+        "predict", "regressor", str(tmp_path / "rows.npy"), "--require-signature", "--key", str(public),
+        "--artifacts-dir", str(root), "--json",
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr
+    (want,) = _eager("regressor", (np.ones((2, 4)),))
+    got = [r["value"] for r in json.loads(predicted.stdout)["results"]]
+    np.testing.assert_allclose(got, want.ravel(), atol=1e-9)
+    _, other_public = _keys(tmp_path, "other")
+    refused = run_cli("verify", "regressor", "--key", str(other_public), "--artifacts-dir", str(root))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
