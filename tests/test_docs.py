@@ -62,6 +62,7 @@ TESTED_BY = {
     "predict_batch.sh": "test_predict_batch_snippets",
     "predict_batch_ray.sh": "test_predict_batch_snippets",
     "sign.sh": "test_sign_snippet",
+    "netns_cluster.sh": "test_every_torchzoo_command_in_a_shell_snippet_parses",
     "own_model.py": "test_own_model_snippets",
     "own_model_pt2.sh": "test_own_model_snippets",
 }

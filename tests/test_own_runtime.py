@@ -306,3 +306,36 @@ def test_list_shows_own_models_beside_the_zoo(root: Path) -> None:
     assert rows["encoder"]["task"] == "tensor" and rows["regressor"]["task"] == "regression"
     assert rows["small-conv"]["status"].startswith("exported: ") and "onnx-fp16" in rows["small-conv"]["status"]
     assert rows["names"]["origin"] == "zoo"  # the zoo's registered models are still listed
+
+
+def test_serve_on_ray_ships_and_serves_an_own_model(root: Path, tmp_path: Path) -> None:
+    """``serve --ray`` (a local Ray instance of the command's own) serves a user's model from the bytes it shipped,
+    answering the two-input, two-output model as the eager module does."""
+    arrays = _inputs("tokens-mask")
+    eager = _eager("tokens-mask", arrays)
+    tol = _tolerance(root, "tokens-mask")
+    with serving(root, "tokens-mask", "--ray", "--replicas", "1", log=tmp_path / "ray.log", timeout=240) as running:
+        http = triton_http.InferenceServerClient(running.url.removeprefix("http://"), network_timeout=60)
+        tensors = []
+        for name, datatype in (("ids", "INT64"), ("mask", "FP32")):
+            tensor = triton_http.InferInput(name, list(arrays[name].shape), datatype)
+            tensor.set_data_from_numpy(arrays[name], binary_data=True)
+            tensors.append(tensor)
+        answer = http.infer("tokens-mask", tensors)
+        np.testing.assert_allclose(answer.as_numpy("scores"), eager[0], rtol=0, atol=tol)
+        np.testing.assert_allclose(answer.as_numpy("states"), eager[1], rtol=0, atol=tol)
+
+
+def test_predict_batch_on_ray_writes_the_local_rows_of_an_own_model(root: Path, tmp_path: Path) -> None:
+    arrays = _inputs("tokens-mask", batch=40)
+    np.savez(tmp_path / "rows.npz", **arrays)
+    outputs = {}
+    for how, extra in (("local", ()), ("ray", ("--ray", "--actors", "2"))):
+        outputs[how] = tmp_path / f"{how}.jsonl"
+        result = run_cli(
+            "predict-batch", "tokens-mask", str(tmp_path / "rows.npz"), "-o", str(outputs[how]), "--batch-size",
+            "8", *extra, "--artifacts-dir", str(root), "--json",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert outputs["ray"].read_bytes() == outputs["local"].read_bytes()
+    assert len(outputs["ray"].read_text().splitlines()) == 40

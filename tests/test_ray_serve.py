@@ -28,7 +28,7 @@ import tritonclient.http as triton
 from torchzoo.serve_cli import load
 
 from serving import Server, free_port, serving
-from support import ROOT, Zoo, run_cli
+from support import ROOT, Zoo, heldout_inputs, run_cli
 
 MODEL = "mnist-mlp"
 NODE, REPLICA = "x-torchzoo-node", "x-torchzoo-replica"
@@ -67,19 +67,17 @@ def server(root: Path, cluster: object, tmp_path_factory: pytest.TempPathFactory
 
 def _images(root: Path) -> np.ndarray:
     """Real held-out MNIST images, saved in the artifact by export."""
-    cases = json.loads((root / MODEL / "equivalence.json").read_text())["cases"]
-    case = max((c for c in cases if c["kind"] == "heldout"), key=lambda c: c["input_shapes"][0][0])
-    with np.load(root / MODEL / "check_inputs.npz") as npz:
-        return npz[f"{case['name']}/0"]
+    return heldout_inputs(root, MODEL)[0]
 
 
-def _body(image: np.ndarray) -> bytes:
+def body_of(image: np.ndarray) -> bytes:
+    """An Open Inference Protocol JSON request for one image."""
     tensor = {"name": "image", "shape": [1, *image.shape], "datatype": "FP32", "data": image.ravel().tolist()}
     return json.dumps({"inputs": [tensor]}).encode()
 
 
-def _infer(server: Server, body: bytes) -> tuple[np.ndarray, dict[str, str], int]:
-    """One request, retried (up to RETRIES more times) when the server fails it (5xx) or the connection
+def infer(server: Server, body: bytes, retries: int = RETRIES) -> tuple[np.ndarray, dict[str, str], int]:
+    """One request, retried (up to ``retries`` more times) when the server fails it (5xx) or the connection
     breaks, as a client of a replicated service does; a refusal (4xx) fails at once. Returns the logits,
     the response headers and how many attempts failed."""
     failed = 0
@@ -90,10 +88,10 @@ def _infer(server: Server, body: bytes) -> tuple[np.ndarray, dict[str, str], int
                 answer = json.loads(response.read())
                 return np.asarray(answer["outputs"][0]["data"], np.float32), dict(response.headers), failed
         except urllib.error.HTTPError as exc:
-            if exc.code < 500 or failed == RETRIES:
+            if exc.code < 500 or failed == retries:
                 raise
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError):
-            if failed == RETRIES:
+            if failed == retries:
                 raise
         failed += 1
         time.sleep(0.2)
@@ -120,7 +118,7 @@ def test_outputs_equal_the_runtime_and_both_nodes_answer(server: Server, root: P
     i = 0
     while len(nodes) < 2 and time.monotonic() < deadline:
         image = images[i % len(images)]
-        logits, headers, _ = _infer(server, _body(image))
+        logits, headers, _ = infer(server, body_of(image))
         np.testing.assert_allclose(logits, predictor.run([image[None]])[0][0], rtol=0, atol=1e-6)
         nodes[headers[NODE]] += 1
         replicas.add(headers[REPLICA])
@@ -139,10 +137,10 @@ def test_a_replica_killed_mid_load_loses_no_retried_request(server: Server, root
     total, answered = 240, threading.Semaphore(0)
     before: set[str] = set()
     while len(before) < 2:  # the two replicas' ids, from the headers
-        before.add(_infer(server, _body(images[0]))[1][REPLICA])
+        before.add(infer(server, body_of(images[0]))[1][REPLICA])
 
     def one(i: int) -> tuple[str, int]:
-        logits, headers, failed = _infer(server, _body(images[i % len(images)]))
+        logits, headers, failed = infer(server, body_of(images[i % len(images)]))
         np.testing.assert_allclose(logits, expected[i % len(images)], rtol=0, atol=1e-6)
         answered.release()
         return headers[REPLICA], failed
@@ -164,7 +162,7 @@ def test_a_replica_killed_mid_load_loses_no_retried_request(server: Server, root
     deadline = time.monotonic() + 120
     seen: set[str] = set()
     while not (seen - before) and time.monotonic() < deadline:
-        seen.add(_infer(server, _body(images[0]))[1][REPLICA])
+        seen.add(infer(server, body_of(images[0]))[1][REPLICA])
         time.sleep(0.05)
     assert seen - before, f"no new replica answered within 120 s (answered by {seen})"
     while time.monotonic() < deadline:
@@ -173,7 +171,7 @@ def test_a_replica_killed_mid_load_loses_no_retried_request(server: Server, root
             break
         time.sleep(0.5)
     assert states.get("RUNNING") == 2, states
-    after = {_infer(server, _body(images[0]))[1][REPLICA] for _ in range(20)}
+    after = {infer(server, body_of(images[0]))[1][REPLICA] for _ in range(20)}
     assert victim not in after
 
 

@@ -1,6 +1,7 @@
-"""The Ray paths' own logic, without a Ray cluster (tests/test_ray_serve.py and the predict-batch Ray test start
-one, in the slow lane): serve --ray's scaling options, deployment options, node headers and request router;
-predict-batch --ray's driver-side writer and error unwrapping."""
+"""The Ray paths' own logic, without a Ray cluster (tests/test_ray_serve.py, tests/test_ray_hosts.py and the
+predict-batch Ray test start one, in the slow lane): serve --ray's scaling options, deployment options, node headers
+and request router; predict-batch --ray's driver-side writer and error unwrapping; the shipped artifacts (packed
+from the checked bytes, refused when damaged on arrival or too large for the object store)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from test_embed_units import _toy
 
-from torchzoo.core.errors import TorchzooError, UserInputError
-from torchzoo.serve_cli import batch_ray
+from torchzoo.core import artifact
+from torchzoo.core.errors import ArtifactError, TorchzooError, UserInputError
+from torchzoo.serve_cli import batch_ray, shipped
 from torchzoo.serve_cli.batch import AtomicJsonl
+from torchzoo.serve_cli.predictor import Predictor
 from torchzoo.serve_cli.server import ray_deploy
 from torchzoo.serve_cli.server.app import ServeConfig
 from torchzoo.serve_cli.server.ray_router import LessBusyOfTwo
+from torchzoo.serve_cli.server.run import load_models
 
 from support import asgi_request
 
@@ -56,6 +61,19 @@ def test_deployment_options_follow_the_scaling_and_the_batch_size() -> None:
         "max_replicas": 3,
         "initial_replicas": 1,  # at least one, so the first request has a replica
         "target_ongoing_requests": 8,
+    }
+
+
+def test_with_the_haproxy_ingress_the_deployment_has_no_router_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve refuses a custom router when HAProxy balances the ingress; every other option stays."""
+    scale, config = ray_deploy.scaling(2, None), ServeConfig(max_batch=16)
+    monkeypatch.setenv(ray_deploy.HAPROXY_ENV, "1")
+    options = ray_deploy.deployment_options(scale, config, 1.0)
+    assert "request_router_config" not in options and options["num_replicas"] == 2
+    monkeypatch.setenv(ray_deploy.HAPROXY_ENV, "0")
+    assert ray_deploy.deployment_options(scale, config, 1.0) == {
+        **options,
+        "request_router_config": {"request_router_class": ray_deploy.ROUTER},
     }
 
 
@@ -141,3 +159,81 @@ def test_rows_out_of_order_fail_the_job_and_write_nothing(tmp_path: Path) -> Non
     with pytest.raises(TorchzooError, match="out of input order"):
         batch_ray._write(dataset, AtomicJsonl(output), None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_shipped_artifact_is_the_checked_bytes_and_loads_from_a_directory_of_its_own(tmp_path: Path) -> None:
+    directory = _toy(tmp_path / "toy")
+    files = shipped.pack(directory)
+    assert files == {name: (directory / name).read_bytes() for name in (artifact.MANIFEST, artifact.ONNX)}
+    assert shipped.size(files) == sum(len(data) for data in files.values())
+    with shipped.unpacked() as root:
+        directories = ray_deploy.unpack_models(root, {"toy": {"1": files, "2": files}})
+        assert directories == {"toy": root / "toy"} and (root / "toy" / "2" / artifact.ONNX).is_file()
+        served, refused = load_models(directories, "cpu")
+    assert not root.exists()  # the files are gone once the sessions exist
+    assert refused == {} and sorted(served["toy"]) == ["1", "2"]
+    rows = np.asarray([[1.0, 3.0]], np.float32)
+    np.testing.assert_array_equal(served["toy"]["2"].run([rows])[0], Predictor(directory).run([rows])[0])
+
+
+def test_a_damaged_artifact_is_not_packed_and_damaged_bytes_are_refused_where_they_arrive(tmp_path: Path) -> None:
+    directory = _toy(tmp_path / "toy")
+    files = shipped.pack(directory)
+    graph = bytearray(files[artifact.ONNX])
+    graph[-1] ^= 0xFF
+    with shipped.unpacked() as root:
+        served, refused = load_models(
+            ray_deploy.unpack_models(root, {"toy": {"1": {**files, "model.onnx": graph}}}), "cpu"
+        )
+    assert served == {} and "sha256" in refused["toy"], refused
+    (directory / artifact.ONNX).write_bytes(bytes(graph))
+    with pytest.raises(ArtifactError, match="sha256"):
+        shipped.pack(directory)
+    with pytest.raises(ArtifactError, match="not a plain file name"):
+        shipped.write(tmp_path / "out", {"../manifest.json": b"{}"})
+
+
+def test_a_model_larger_than_the_smallest_object_store_is_refused_in_one_line() -> None:
+    nodes = [
+        {"Alive": True, "NodeManagerAddress": "10.0.0.1", "Resources": {"object_store_memory": 500 * shipped.MIB}},
+        {"Alive": True, "NodeManagerAddress": "10.0.0.2", "Resources": {"object_store_memory": 80 * shipped.MIB}},
+        {"Alive": False, "NodeManagerAddress": "10.0.0.3", "Resources": {"object_store_memory": 1 * shipped.MIB}},
+    ]
+    limit = shipped.store_limit(nodes)
+    assert limit == shipped.StoreLimit(80 * shipped.MIB, "10.0.0.2")  # the smallest alive node
+    limit.check("mnist-mlp", 80 * shipped.MIB)  # fits
+    with pytest.raises(UserInputError) as refused:
+        limit.check("big", 80 * shipped.MIB + 1)
+    message = str(refused.value)
+    assert message.startswith("big: 80.0 MiB of artifact files") and "80.0 MiB, node 10.0.0.2" in message
+    assert "--object-store-memory" in message and "\n" not in message
+    assert shipped.store_limit([]) is None
+
+
+class _Failing:
+    def iter_batches(self, batch_size: None, batch_format: str) -> list:
+        raise RuntimeError("ActorDiedError: the actor died unexpectedly\nmore lines")
+
+
+class _Cluster:
+    """What ``_run`` asks of ``ray``: the alive nodes before the job, then after it failed."""
+
+    def __init__(self, before: list[str], after: list[str]) -> None:
+        self.answers = [before, after]
+
+    def nodes(self) -> list[dict]:
+        return [{"NodeManagerAddress": a, "Alive": True} for a in self.answers.pop(0)]
+
+
+def test_a_job_that_fails_after_losing_a_node_is_one_line_naming_it_and_writes_nothing(tmp_path: Path) -> None:
+    output = tmp_path / "rows.jsonl"
+    lost = _Cluster(["10.0.0.1", "10.0.0.2"], ["10.0.0.1"])
+    with pytest.raises(TorchzooError) as failed:
+        batch_ray._run(lost, _Failing(), AtomicJsonl(output), None)
+    assert str(failed.value) == (
+        "the Ray Data job failed after losing node(s) 10.0.0.2 (RuntimeError: ActorDiedError: the actor died "
+        "unexpectedly); no output was written"
+    )
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="ActorDiedError"):  # no node lost: Ray's own error, as it was
+        batch_ray._run(_Cluster(["10.0.0.1"], ["10.0.0.1"]), _Failing(), AtomicJsonl(output), None)

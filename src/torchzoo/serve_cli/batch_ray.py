@@ -1,19 +1,25 @@
 """``predict-batch --ray``: the batch engine of :mod:`torchzoo.serve_cli.batch` as a Ray Data job.
 
 The inputs are read by a Ray Data datasource whose read tasks are the plan's chunks (each reads its own image
-paths or line range with :func:`batch.read_chunk`); ``map_batches`` runs :class:`PredictBatches`, a callable
-class, on a pool of actors that each load the artifact once (one onnxruntime session per actor) and call
-:func:`batch.predict_items`, so every row is the one the local path writes. The driver writes the rows to the
-same atomic JSONL in input order (Ray Data's ``preserve_order``; checked). Without ``address`` a local Ray
-instance is started with ``actors + 1`` CPUs and stopped at the end; with it, the job joins that cluster,
-whose nodes must see INPUT and the artifact at the same paths (a shared filesystem) and have torchzoo.
+paths or line range with :func:`batch.read_chunk`), run on the driver's node (no CPU reserved), so a text or CSV
+INPUT needs to be there only; ``map_batches`` runs :class:`PredictBatches`, a callable class, on a pool of actors
+on any node. The artifact travels with the job (:mod:`torchzoo.serve_cli.shipped`): checked once on the driver,
+shipped through Ray's object store, checked again by each actor in a directory of its own before it creates its
+one onnxruntime session. Each actor calls :func:`batch.predict_items`, so every row is the one the local path
+writes. The driver writes the rows to the same atomic JSONL in input order (Ray Data's ``preserve_order``;
+checked). An actor lost with its node is restarted and its batches retried by Ray Data; a job that fails anyway
+is one line naming the nodes that were lost, and no output file. Without ``address`` a local Ray instance is
+started with ``actors + 1`` CPUs and stopped at the end; with it, the job joins that cluster, whose nodes must
+have torchzoo (and, for an image directory, see its files at the same paths: the actors read them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import sys
 import time
 import warnings
 from collections import Counter
@@ -25,7 +31,7 @@ import numpy as np
 
 from torchzoo.core.errors import TorchzooError, UserInputError, first_line
 from torchzoo.core.text_codec import printable
-from torchzoo.serve_cli import batch
+from torchzoo.serve_cli import batch, shipped
 from torchzoo.serve_cli.batch import AtomicJsonl, Item, Plan, Progress, Summary
 
 RAY_INSTALL = "pip install 'torchzoo[ray]'"
@@ -86,14 +92,17 @@ def datasource(plan: Plan) -> Any:
 
 
 class PredictBatches:
-    """The ``map_batches`` callable class: one predictor (one onnxruntime session) per actor."""
+    """The ``map_batches`` callable class: one predictor (one onnxruntime session) per actor, loaded from the
+    artifact's shipped bytes (:func:`shipped.put`'s ObjectRef)."""
 
-    def __init__(self, directory: str, provider: str, variant: str, top_k: int, threshold: float) -> None:
+    def __init__(self, files: Any, provider: str, variant: str, top_k: int, threshold: float) -> None:
         import os
 
         import ray
 
-        self.predictor = batch.load_predictor(directory, provider, variant)
+        with shipped.unpacked() as root:
+            directory = shipped.write(root / "artifact", shipped.fetch(files))
+            self.predictor = batch.load_predictor(directory, provider, variant)
         self.top_k, self.threshold = top_k, threshold
         self.name = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
 
@@ -118,17 +127,19 @@ class PredictBatches:
         }
 
 
-def _connect(ray: Any, address: str | None, actors: int) -> bool:
-    """Start a local Ray instance (True: stop it afterwards) or join the cluster at ``address``."""
+def _connect(ray: Any, address: str | None, actors: int) -> None:
+    """Start a local Ray instance (``ray.shutdown`` stops it) or join the cluster at ``address``."""
+    # log_to_driver off: the workers' and raylets' output (a raylet's warnings among it) stays in Ray's log files
+    # on their nodes instead of landing on this process's stdout, which holds the --json summary
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if address is None:
-            ray.init(address="local", num_cpus=actors + 1, include_dashboard=False, logging_level=logging.ERROR)
-            return True
-        ray.init(address=address, logging_level=logging.ERROR)
+            ray.init(address="local", num_cpus=actors + 1, include_dashboard=False, **quiet)
+        else:
+            ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {printable(address)}" if address else "a local Ray instance"
         raise UserInputError(f"cannot start or join {where}: {first_line(exc)}") from None
-    return False
 
 
 def _torchzoo_cause(exc: BaseException) -> TorchzooError | None:
@@ -146,18 +157,26 @@ def _torchzoo_cause(exc: BaseException) -> TorchzooError | None:
     return None
 
 
-def _dataset(
-    ray: Any, directory: str | Path, plan: Plan, settings: dict[str, Any], batch_size: int, actors: int
-) -> Any:
+def on_driver_node(ray: Any) -> dict[str, Any]:
+    """Ray remote arguments that run a task on this driver's node (where INPUT is) without reserving a CPU."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    return {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)}
+
+
+def _dataset(ray: Any, files: Any, plan: Plan, settings: dict[str, Any], batch_size: int, actors: int) -> Any:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # rows come back in input order
     context.enable_progress_bars = False  # the command shows its own
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
-    inputs = ray.data.read_datasource(datasource(plan), override_num_blocks=len(plan.chunks))
+    inputs = ray.data.read_datasource(
+        datasource(plan), override_num_blocks=len(plan.chunks), ray_remote_args=on_driver_node(ray)
+    )
     return inputs.map_batches(
         PredictBatches,
-        fn_constructor_kwargs={"directory": str(Path(directory).resolve()), **settings},
+        fn_constructor_kwargs={"files": files, **settings},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors),
@@ -208,17 +227,39 @@ def run_ray(
     """Predict every input of ``plan`` as a Ray Data job on ``actors`` actors; rows go to ``output``."""
     ray = _ray()
     writer = AtomicJsonl(output)  # refuses a bad --output before Ray starts
-    started_here = _connect(ray, address, actors)
-    batch.interrupt_on_sigterm()  # again: ray.init installs its own handler
-    try:
-        settings = {"provider": provider, "variant": variant, "top_k": top_k, "threshold": threshold}
+    files = shipped.pack(Path(directory), variant)  # read and checked once, here
+    # Ray prints its raylets' warnings to the driver's sys.stdout: they go to stderr, so that stdout holds only
+    # the --json summary; the driver leaves the cluster (or stops its own instance) before stdout is back
+    with contextlib.redirect_stdout(sys.stderr):
+        _connect(ray, address, actors)
+        batch.interrupt_on_sigterm()  # again: ray.init installs its own handler
         try:
-            return _write(_dataset(ray, directory, plan, settings, batch_size, actors), writer, on_progress)
-        except Exception as exc:  # an actor's TorchzooError, unwrapped: the same one-line error as locally
-            cause = _torchzoo_cause(exc)
-            if cause is not None and cause is not exc:
-                raise cause from None
-            raise
-    finally:
-        if started_here:
+            shipped.check_fits({Path(directory).name: shipped.size(files)})
+            settings = {"provider": provider, "variant": variant, "top_k": top_k, "threshold": threshold}
+            return _run(ray, _dataset(ray, shipped.put(files), plan, settings, batch_size, actors), writer, on_progress)
+        finally:
             ray.shutdown()
+
+
+def _run(ray: Any, dataset: Any, writer: AtomicJsonl, on_progress: Progress | None) -> Summary:
+    """:func:`_write`, with its failures as one line: an actor's TorchzooError unwrapped (as locally), or the
+    nodes the cluster lost while the job ran."""
+    nodes = _alive(ray)
+    try:
+        return _write(dataset, writer, on_progress)
+    except Exception as exc:
+        cause = _torchzoo_cause(exc)
+        if cause is not None and cause is not exc:
+            raise cause from None
+        lost = sorted(nodes - _alive(ray))
+        if lost:
+            raise TorchzooError(
+                f"the Ray Data job failed after losing node(s) {', '.join(lost)} ({first_line(exc)}); "
+                "no output was written"
+            ) from None
+        raise
+
+
+def _alive(ray: Any) -> set[str]:
+    """The addresses of the cluster's alive nodes."""
+    return {str(node["NodeManagerAddress"]) for node in ray.nodes() if node.get("Alive")}

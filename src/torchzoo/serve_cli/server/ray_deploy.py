@@ -1,5 +1,7 @@
 """``torchzoo serve --ray``: the app of ``torchzoo serve`` (``create_app``) deployed as Ray Serve replicas,
 each loading its own onnxruntime sessions, on a local Ray instance or a cluster joined with ``--address``.
+The artifacts travel with the deployment (:mod:`torchzoo.serve_cli.shipped`): checked once here, shipped through
+Ray's object store, checked again by each replica in a directory of its own; no replica reads ``--artifacts-dir``.
 Serve's HTTP proxy listens on ``--host/--port``; every response names the node and replica that answered.
 
 Ray is imported only here and only when ``--ray`` is given; nothing in this module imports torch."""
@@ -7,6 +9,7 @@ Ray is imported only here and only when ``--ray`` is given; nothing in this modu
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -18,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from torchzoo.core.errors import TorchzooError, UserInputError, first_line
-from torchzoo.serve_cli.server.app import ServeConfig, create_app
+from torchzoo.serve_cli import shipped
+from torchzoo.serve_cli.server.app import Models, ServeConfig, create_app
 from torchzoo.serve_cli.server.run import (
     ServeTarget,
     bind,
@@ -40,6 +44,8 @@ PROXY_LOCATIONS = {"head": "HeadOnly", "every-node": "EveryNode"}
 #: requests one replica takes at once: enough for its dynamic batcher to gather full batches
 MAX_ONGOING_FACTOR = 2
 CONNECT_SECONDS = 5
+HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
+INGRESS_SECONDS = 60
 #: imported by Serve in its proxy, by this path (see there why Serve's default router is not used)
 ROUTER = "torchzoo.serve_cli.server.ray_router.LessBusyOfTwo"
 
@@ -107,23 +113,48 @@ class NodeHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class Replica:
-    """One Serve replica: its own predictors (one onnxruntime session per model), then the same ASGI app
-    as ``torchzoo serve`` (Serve calls ``__serve_build_asgi_app__`` after the constructor)."""
+#: what ships for one model: version -> the files of that version's artifact
+ModelFiles = dict[str, shipped.Files]
 
-    def __init__(self, directories: dict[str, str], provider: str, config: ServeConfig) -> None:
+
+def pack_models(served: Models) -> dict[str, ModelFiles]:
+    """The files of every version the driver loaded, read and checked once more as they are packed (a file that
+    changed since it was loaded is refused)."""
+    return {
+        name: {version: shipped.pack(predictor.directory) for version, predictor in versions.items()}
+        for name, versions in served.items()
+    }
+
+
+def unpack_models(root: Path, models: dict[str, ModelFiles]) -> dict[str, Path]:
+    """Each model's versions written under ``root`` in Triton's layout (``root/NAME/VERSION/``), which
+    ``load_models`` reads as the same versions."""
+    for name, versions in models.items():
+        for version, files in versions.items():
+            shipped.write(root / name / version, files)
+    return {name: root / name for name in models}
+
+
+class Replica:
+    """One Serve replica: its own predictors (one onnxruntime session per model), loaded from the bytes the
+    driver shipped, then the same ASGI app as ``torchzoo serve`` (Serve calls ``__serve_build_asgi_app__``
+    after the constructor)."""
+
+    def __init__(self, models: dict[str, Any], provider: str, config: ServeConfig) -> None:
         import ray
         from ray import serve
 
-        served, refused = load_models({name: Path(path) for name, path in directories.items()}, provider)
-        if refused:  # the driver checked them: a replica that cannot load one is on a node that differs
-            node = ray.util.get_node_ip_address()
-            raise ArtifactOnNodeError("; ".join(f"{n} on {node}: {r}" for n, r in refused.items()))
+        node = ray.util.get_node_ip_address()
+        received = {name: shipped.fetch(ref) for name, ref in models.items()}
+        with shipped.unpacked() as root:
+            served, refused = load_models(unpack_models(root, received), provider)
+        if refused:  # the driver checked these bytes: what arrived here is not what was sent
+            raise ArtifactOnNodeError("; ".join(f"{n} as shipped to {node}: {r}" for n, r in refused.items()))
         self.served = served
         self.config = config
         self.headers = {
             NODE_HEADER: ray.get_runtime_context().get_node_id(),
-            NODE_IP_HEADER: ray.util.get_node_ip_address(),
+            NODE_IP_HEADER: node,
             REPLICA_HEADER: serve.get_replica_context().replica_id.unique_id,
         }
 
@@ -141,8 +172,9 @@ def deployment_options(scale: Scaling, config: ServeConfig, replica_cpus: float)
         "ray_actor_options": {"num_cpus": replica_cpus},
         "max_ongoing_requests": MAX_ONGOING_FACTOR * config.max_batch,
         "logging_config": {"enable_access_log": False},  # the app writes its own, one JSON line a request
-        "request_router_config": {"request_router_class": ROUTER},
     }
+    if not haproxy_ingress():  # HAProxy balances to the replicas itself (least connections) and refuses a router
+        options["request_router_config"] = {"request_router_class": ROUTER}
     if scale.autoscaling:
         options["autoscaling_config"] = {
             "min_replicas": scale.minimum,
@@ -153,6 +185,13 @@ def deployment_options(scale: Scaling, config: ServeConfig, replica_cpus: float)
     else:
         options["num_replicas"] = scale.replicas
     return options
+
+
+def haproxy_ingress() -> bool:
+    """Whether Serve's HAProxy ingress is on (``RAY_SERVE_ENABLE_HA_PROXY=1``, which must be in the environment of
+    every node's ``ray start`` and of this command): HAProxy takes the HTTP port and sends each request straight to
+    a replica's own HTTP server, instead of Serve's Python proxy and an actor call."""
+    return os.environ.get(HAPROXY_ENV) == "1"
 
 
 def _connect(address: str | None) -> None:
@@ -277,6 +316,7 @@ def serve_on_ray(target: ServeTarget, options: RayOptions) -> None:
         bind(target.host, target.port).close()  # the proxy will run here: a port in use is said before Ray starts
     served, refused = load_or_refuse(directories, target.provider)  # checked here once, so refusals are said once
     providers = {n: versions[max(versions, key=int)].provider for n, versions in served.items()}
+    packed = pack_models(served)
     del served
     # Ray prints its workers' and raylets' output lines to the driver's sys.stdout: they go to stderr here,
     # so that stdout holds only the --json summary
@@ -288,8 +328,10 @@ def serve_on_ray(target: ServeTarget, options: RayOptions) -> None:
         raise
     stop = Stop()  # after ray.init, whose own handlers would print a stack trace on SIGTERM
     try:
-        paths = {name: str(directories[name].resolve()) for name in providers}
-        _start_and_deploy(target, options, paths, stop)
+        shipped.check_fits({name: sum(map(shipped.size, versions.values())) for name, versions in packed.items()})
+        refs = {name: shipped.put(versions) for name, versions in packed.items()}
+        del packed
+        _start_and_deploy(target, options, refs, stop)
         if stop.event.is_set():
             return
         if target.as_json:
@@ -311,7 +353,7 @@ def _check(target: ServeTarget, options: RayOptions) -> None:
         raise UserInputError(f"--proxy-location {options.proxy_location}: choose {', '.join(PROXY_LOCATIONS)}")
 
 
-def _start_and_deploy(target: ServeTarget, options: RayOptions, paths: dict[str, str], stop: Stop) -> None:
+def _start_and_deploy(target: ServeTarget, options: RayOptions, models: dict[str, Any], stop: Stop) -> None:
     from ray import serve
 
     http = {"host": target.host, "port": target.port}
@@ -319,7 +361,37 @@ def _start_and_deploy(target: ServeTarget, options: RayOptions, paths: dict[str,
     deployment = serve.deployment(serve.ingress()(Replica)).options(
         **deployment_options(options.scale, target.config, options.replica_cpus)
     )
-    _deploy(deployment.bind(paths, target.provider, target.config), stop, options.deploy_timeout)
+    _deploy(deployment.bind(models, target.provider, target.config), stop, options.deploy_timeout)
+    if haproxy_ingress():
+        _wait_for_ingress(target, stop)
+
+
+def _head_ip() -> str:
+    import ray
+
+    head = [n for n in ray.nodes() if n.get("Alive") and "node:__internal_head__" in n.get("Resources", {})]
+    return str(head[0]["NodeManagerAddress"]) if head else "127.0.0.1"
+
+
+def _wait_for_ingress(target: ServeTarget, stop: Stop) -> None:
+    """Until HAProxy on the head answers ready: it is configured with the replicas' addresses after ``serve.run``
+    returns, and the start-up summary says the app is being served. A head it cannot reach from here (a command
+    run on another node with a loopback --host) is a warning after INGRESS_SECONDS, not an error."""
+    import urllib.request
+
+    host = _head_ip() if target.host in ("0.0.0.0", "::", "") else target.host
+    url = f"http://{f'[{host}]' if ':' in host else host}:{target.port}/v2/health/ready"
+    deadline = time.monotonic() + INGRESS_SECONDS
+    while not stop.event.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    if not stop.event.is_set():
+        log.warning(f"HAProxy did not answer {url} within {INGRESS_SECONDS} s of the deployment")
 
 
 def _summary(
