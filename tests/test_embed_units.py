@@ -148,3 +148,18 @@ def test_out_must_be_a_directory_other_than_the_artifact(tmp_path: Path) -> None
         embed.write_bundle(directory, tmp_path / "file")
     with pytest.raises(UserInputError, match="must not be the artifact directory itself"):
         embed.write_bundle(directory, directory)
+
+
+def test_example_inputs_stay_within_a_recorded_value_range() -> None:
+    import numpy as np
+
+    from torchzoo.core.tensor_spec import example_arrays
+
+    manifest = {
+        "inputs": [{"name": "ids", "shape": ["batch", "seq"], "dtype": "int64"}],
+        "origin": {"dim_bounds": {"seq": [3, 8]}, "value_ranges": {"ids": [5, 9]}},
+    }
+    (ids,) = example_arrays(manifest, batch=2)
+    assert ids.shape == (2, 3) and ids.dtype == np.int64 and (ids == 5).all()
+    manifest["origin"]["value_ranges"] = {"ids": [0, 9]}
+    assert (example_arrays(manifest, batch=1)[0] == 0).all()

@@ -74,11 +74,23 @@ def smallest_shape(manifest: dict[str, Any], spec: dict[str, Any]) -> list[int]:
     return [d if isinstance(d, int) else sizes[d] for d in spec["shape"]]
 
 
+def fill_value(manifest: dict[str, Any], name: str) -> float:
+    """A value valid for every element of input ``name``: 0, unless the export recorded the input's value range
+    (``origin.value_ranges``, ``{name: [low, high]}``) and 0 is outside it (ids that start at 1): then its low end."""
+    origin = manifest.get("origin")
+    ranges = origin.get("value_ranges") if isinstance(origin, dict) else None
+    pair = ranges.get(name) if isinstance(ranges, dict) else None
+    if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, int | float) for v in pair)):
+        return 0.0
+    low, high = float(pair[0]), float(pair[1])
+    return 0.0 if low <= 0.0 <= high or not low <= high else low
+
+
 def example_arrays(
     manifest: dict[str, Any], batch: int, prefer: int = 1, rng: np.random.Generator | None = None
 ) -> list[np.ndarray]:
-    """Valid inputs for the manifest's model: ``batch`` samples, dynamic dims at :func:`dim_sizes`; zeros
-    (integer zeros are valid ids, False a valid flag), or with ``rng`` floats drawn from a standard normal."""
+    """Valid inputs for the manifest's model: ``batch`` samples, dynamic dims at :func:`dim_sizes`; every element
+    :func:`fill_value` (zeros: valid ids, False a valid flag), or with ``rng`` floats drawn from a standard normal."""
     sizes = {**dim_sizes(manifest, prefer), str(manifest["inputs"][0]["shape"][0]): batch}
     arrays = []
     for spec in manifest["inputs"]:
@@ -86,6 +98,8 @@ def example_arrays(
         dtype = np.dtype(spec.get("dtype", "float32"))
         if rng is not None and dtype.kind == "f":
             arrays.append(rng.standard_normal(shape).astype(dtype))
-        else:
+        elif dtype == np.bool_:
             arrays.append(np.zeros(shape, dtype))
+        else:
+            arrays.append(np.full(shape, fill_value(manifest, spec["name"]), dtype))
     return arrays
