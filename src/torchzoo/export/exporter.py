@@ -245,18 +245,18 @@ def export_artifact(
     return ExportOutcome(ctx.name, reports)
 
 
-def read_checked(directory: Path) -> tuple[dict[str, Any], list[CheckCase], Outputs]:
-    """An artifact's manifest (every listed file re-hashed, the graph's self-containment checked) and its saved
-    check cases with the eager outputs saved with them."""
+def read_checked(directory: Path) -> tuple[dict[str, Any], dict[str, Any], list[CheckCase], Outputs]:
+    """An artifact's manifest (every listed file re-hashed, the graph's self-containment checked), its equivalence
+    report (the verified bytes, parsed once) and its saved check cases with the eager outputs saved with them."""
     manifest = artifact.read_manifest(directory)
     artifact.verify_files(directory, manifest)  # every listed file: a regular file inside, its size and sha256
     if artifact.CHECK_INPUTS not in manifest["files"] or artifact.EQUIVALENCE not in manifest["files"]:
         raise ArtifactError(f"{directory} has no {artifact.CHECK_INPUTS}; re-run 'torchzoo export {manifest['model']}'")
     if artifact.ONNX in manifest["files"]:  # the same self-containment rule as the runtime, before a session
         check_graph(artifact.read_verified(directory, manifest, artifact.ONNX), f"{directory / artifact.ONNX}")
-    table = json.loads(artifact.read_verified(directory, manifest, artifact.EQUIVALENCE))["cases"]
-    cases, saved = load_cases(table, artifact.read_verified(directory, manifest, artifact.CHECK_INPUTS))
-    return manifest, cases, saved
+    equivalence = json.loads(artifact.read_verified(directory, manifest, artifact.EQUIVALENCE))
+    cases, saved = load_cases(equivalence["cases"], artifact.read_verified(directory, manifest, artifact.CHECK_INPUTS))
+    return manifest, equivalence, cases, saved
 
 
 def verify_artifact(

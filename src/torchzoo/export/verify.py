@@ -42,7 +42,7 @@ def verify_user(directory: Path) -> list[FormatReport]:
     """Re-hash every file of a user's model's artifact and re-run every format's check on the saved cases against
     the eager outputs saved at export. The state_dict is loaded into ``model.pt2``'s module (its weights' names
     and shapes are the module's)."""
-    manifest, cases, saved = read_checked(directory)
+    manifest, equivalence, cases, saved = read_checked(directory)
     if len(saved) != len(cases):
         raise ArtifactError(f"{directory / artifact.CHECK_INPUTS}: the eager outputs of some cases are missing")
     inputs = tuple(TensorSpec.from_json(t) for t in manifest["inputs"])
@@ -55,7 +55,6 @@ def verify_user(directory: Path) -> list[FormatReport]:
         with quiet():
             return torch.export.load(str(program_path)).module()
 
-    equivalence = artifact.read_json(directory / artifact.EQUIVALENCE)
     tolerance = (equivalence.get("formats") or {}).get("onnx", {}).get("tolerance_abs", 1e-5)
     ctx = ExportContext(
         name=manifest["model"],

@@ -75,7 +75,7 @@ def verify_model(spec: ModelSpec, artifacts_dir: Path) -> list[FormatReport]:
     """Re-hash every file, rebuild the eager model from ``model.pt`` and re-run every format's check on the
     saved check inputs. Needs nothing but the artifact directory (no dataset)."""
     directory = artifacts_dir / spec.name
-    manifest, cases, _ = read_checked(directory)
+    manifest, _, cases, _ = read_checked(directory)
     model, record = load_trained(spec, artifacts_dir)
     ctx = zoo_context(spec, model, record, cases)
     return verify_artifact(ctx, directory, manifest, cases, reference_outputs(ctx, cases))
